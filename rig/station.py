@@ -1,0 +1,207 @@
+"""Station configuration (TOML): the asset register and what each slot binds.
+
+A resource says where a thing is (a VISA resource string, a serial device or pyserial URL); the
+instrument entry says what it is (model, serial, certificate, calibration due date); a slot binds one
+unit, one ammeter channel, one voltmeter channel and one load (labgrid's place).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MODELS_FILE = "instrument_models.toml"
+
+
+class StationError(ValueError):
+    """A station file that is missing, malformed or inconsistent; names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CurrentRange(_Strict):
+    upper_a: float = Field(gt=0)
+    gain_pct: float = Field(ge=0)
+    offset_a: float = Field(ge=0)
+    noise_a_rms: float = Field(ge=0)
+    resolution_a: float = Field(gt=0)
+
+
+class VoltageRange(_Strict):
+    upper_v: float = Field(gt=0)
+    gain_pct: float = Field(ge=0)
+    offset_v: float = Field(ge=0)
+    noise_v_rms: float = Field(ge=0)
+    resolution_v: float = Field(gt=0)
+
+
+class ModelFigures(_Strict):
+    """Stated figures of an instrument model: what the uncertainty budget and settling waits use."""
+
+    kind: Literal["analyzer", "load", "dut", "voltmeter"]
+    settle_s: float = Field(ge=0)
+    command_latency_s: float = Field(default=0.0, ge=0)
+    reply_latency_s: float = Field(default=0.0, ge=0)
+    baud: int | None = None
+    default_interval_s: float | None = None
+    default_points: int | None = None
+    current_ranges: dict[str, CurrentRange] = Field(default_factory=dict)
+    voltage_ranges: dict[str, VoltageRange] = Field(default_factory=dict)
+    tolerance_pct: float | None = None
+    tolerance_ohm: float | None = None
+    min_ohm: float | None = None
+    max_ohm: float | None = None
+    max_power_w: float | None = None
+
+    def current_range_for(self, upper_a: float) -> tuple[str, CurrentRange]:
+        """The smallest current range whose upper end covers `upper_a`."""
+        fitting = sorted(
+            ((r.upper_a, name, r) for name, r in self.current_ranges.items() if r.upper_a >= upper_a)
+        )
+        if not fitting:
+            raise StationError(f"no current range covers {upper_a} A")
+        _, name, rng = fitting[0]
+        return name, rng
+
+    def voltage_range_for(self, upper_v: float) -> tuple[str, VoltageRange]:
+        fitting = sorted(
+            ((r.upper_v, name, r) for name, r in self.voltage_ranges.items() if r.upper_v >= upper_v)
+        )
+        if not fitting:
+            raise StationError(f"no voltage range covers {upper_v} V")
+        _, name, rng = fitting[0]
+        return name, rng
+
+
+class InstrumentAsset(_Strict):
+    """One entry of the asset register."""
+
+    id: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    serial: str = Field(min_length=1)
+    resource: str = Field(min_length=1)
+    certificate: str = ""
+    cal_due: dt.date | None = None
+    settle_s: float | None = Field(default=None, ge=0)
+
+
+class RoleBinding(_Strict):
+    instrument: str
+    channel: int | None = Field(default=None, ge=1)
+
+
+class SlotConfig(_Strict):
+    slot: int = Field(ge=1)
+    dut: str = Field(min_length=1, description="serial device path or pyserial URL")
+    dut_serial: str | None = None
+    ammeter: RoleBinding
+    voltmeter: RoleBinding
+    load: RoleBinding
+
+
+class Station(_Strict):
+    name: str = Field(min_length=1)
+    virtual: bool = False
+    unlock_keys: str | None = Field(
+        default=None, description="env:VAR or file:PATH holding the per-unit calibration keys"
+    )
+    instruments: tuple[InstrumentAsset, ...] = Field(min_length=1)
+    slots: tuple[SlotConfig, ...] = Field(min_length=1)
+    models: dict[str, ModelFigures] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Station:
+        ids = [inst.id for inst in self.instruments]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"instrument ids must be unique, got {ids}")
+        numbers = [s.slot for s in self.slots]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError(f"slot numbers must be unique, got {numbers}")
+        for slot in self.slots:
+            for role in ("ammeter", "voltmeter", "load"):
+                binding: RoleBinding = getattr(slot, role)
+                if binding.instrument not in ids:
+                    raise ValueError(
+                        f"slot {slot.slot} {role}: unknown instrument {binding.instrument!r}"
+                        f" (known: {', '.join(ids)})"
+                    )
+        for inst in self.instruments:
+            if inst.model not in self.models:
+                raise ValueError(
+                    f"instrument {inst.id!r}: model {inst.model!r} has no stated figures"
+                    f" (known models: {', '.join(sorted(self.models))})"
+                )
+        return self
+
+    def slot(self, number: int) -> SlotConfig:
+        for slot in self.slots:
+            if slot.slot == number:
+                return slot
+        known = ", ".join(str(s.slot) for s in self.slots)
+        raise StationError(f"station {self.name!r} has no slot {number} (slots: {known})")
+
+    def instrument(self, instrument_id: str) -> InstrumentAsset:
+        for inst in self.instruments:
+            if inst.id == instrument_id:
+                return inst
+        raise StationError(f"station {self.name!r} has no instrument {instrument_id!r}")
+
+    def figures(self, instrument_id: str) -> ModelFigures:
+        return self.models[self.instrument(instrument_id).model]
+
+    def settle_s(self, instrument_id: str) -> float:
+        """The instrument's stated settling time: the station's override, else the model's."""
+        inst = self.instrument(instrument_id)
+        return inst.settle_s if inst.settle_s is not None else self.models[inst.model].settle_s
+
+    def dut_figures(self) -> ModelFigures:
+        return self.models["IX-30"]
+
+
+def default_models() -> dict[str, ModelFigures]:
+    text = resources.files("rig.specs").joinpath(MODELS_FILE).read_text(encoding="utf-8")
+    raw = tomllib.loads(text)["models"]
+    return {name: ModelFigures.model_validate(fig) for name, fig in raw.items()}
+
+
+def _describe(source: str, exc: ValidationError) -> str:
+    lines = [f"station file {source} is invalid:"]
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_station(data: dict, source: str) -> Station:
+    """Validate a station mapping; the shipped model figures are the base, the file may add or
+    override models under [models.NAME]."""
+    data = dict(data)
+    try:
+        models = {name: fig.model_dump() for name, fig in default_models().items()}
+        for name, fig in (data.pop("models", None) or {}).items():
+            models[name] = {**models.get(name, {}), **fig}
+        return Station.model_validate({**data, "models": models})
+    except ValidationError as exc:
+        raise StationError(_describe(source, exc)) from None
+    except (TypeError, AttributeError) as exc:
+        raise StationError(f"station file {source} is invalid: {exc}") from None
+
+
+def load_station(path: str | Path) -> Station:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StationError(f"station file {path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StationError(f"station file {path} is not valid TOML: {exc}") from None
+    return parse_station(data, str(path))
