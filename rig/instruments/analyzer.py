@@ -1,0 +1,177 @@
+"""DC power analyzer: a Keysight N6705 mainframe with N678xA modules in meter emulation.
+
+Channel roles follow instruments.md: one channel as a zero-burden ammeter in series with the unit,
+one as a voltmeter across it. Deviation (instruments.md section 1): a real N678xA measures voltage
+only to about 20 V, so a real station may put the voltmeter role on another instrument; this driver
+then runs with `voltage_channel=None` and traces carry no voltage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rig.instruments.errors import InstrumentResponseError
+from rig.instruments.scpi import MS_PER_S, ScpiInstrument
+
+# Instrument facts (N6705 / N678xA programming guide), not product limits.
+HIGH_CURRENT_RANGE_A = 0.1
+DEFAULT_INTERVAL_S = 20.48e-6
+DEFAULT_POINTS = 1024
+# Margin on top of the acquisition time when waiting for a trace: command latency and transfer.
+FETCH_MARGIN_S = 2.0
+
+_TRIGGER_SOURCES = {"BUS": "BUS", "CURRENT": "CURRent", "VOLTAGE": "VOLTage"}
+_SLOPES = {"POS": "POSitive", "POSITIVE": "POSitive", "NEG": "NEGative", "NEGATIVE": "NEGative"}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A digitized record; sample `pretrigger_points` is the trigger instant."""
+
+    interval_s: float
+    pretrigger_points: int
+    current_a: np.ndarray
+    voltage_v: np.ndarray | None
+
+    @property
+    def time_s(self) -> np.ndarray:
+        return (np.arange(len(self.current_a)) - self.pretrigger_points) * self.interval_s
+
+
+def _channels(*numbers: int | None) -> str:
+    return "(@" + ",".join(str(n) for n in numbers if n is not None) + ")"
+
+
+class PowerAnalyzer(ScpiInstrument):
+    SUPPORTED_MODELS = ("N6705C", "N6705B", "N6705A")
+
+    current_channel: int = 1
+    voltage_channel: int | None = 2
+    _integration: tuple[float, int] = (DEFAULT_INTERVAL_S, DEFAULT_POINTS)
+    _applied: tuple[float, int, int] | None = None
+
+    def configure_roles(self, current_channel: int = 1, voltage_channel: int | None = 2) -> None:
+        """Ammeter emulation on one channel, voltmeter on the other (None: voltmeter elsewhere)."""
+        self.current_channel = current_channel
+        self.voltage_channel = voltage_channel
+        self.write(f"EMULation AMETer,{_channels(current_channel)}")
+        if voltage_channel is not None:
+            self.write(f"EMULation VMETer,{_channels(voltage_channel)}")
+        self.write(f"OUTPut ON,{self._both()}")
+        self._applied = None
+
+    def _both(self) -> str:
+        return _channels(self.current_channel, self.voltage_channel)
+
+    def set_current_range_a(self, upper_a: float) -> None:
+        self.write(f"SENSe:CURRent:RANGe:AUTO OFF,{_channels(self.current_channel)}")
+        self.write(f"SENSe:CURRent:RANGe {upper_a:.6g},{_channels(self.current_channel)}")
+
+    def set_current_autorange(self, on: bool) -> None:
+        state = "ON" if on else "OFF"
+        self.write(f"SENSe:CURRent:RANGe:AUTO {state},{_channels(self.current_channel)}")
+
+    def set_integration(self, interval_s: float, points: int) -> None:
+        """Sample interval and count of single readings (their mean is the reading)."""
+        self._integration = (interval_s, points)
+        self._apply_sweep(interval_s, points, 0)
+
+    def _apply_sweep(self, interval_s: float, points: int, pretrigger_points: int) -> None:
+        if self._applied == (interval_s, points, pretrigger_points):
+            return
+        both = self._both()
+        self.write(f"SENSe:SWEep:TINTerval {interval_s:.9g},{both}")
+        self.write(f"SENSe:SWEep:POINts {points:d},{both}")
+        self.write(f"SENSe:SWEep:OFFSet:POINts {-pretrigger_points:d},{both}")
+        self._applied = (interval_s, points, pretrigger_points)
+
+    def _single_reading_settings(self) -> None:
+        # A trace may have left other sweep settings behind; readings use the integration ones.
+        self._apply_sweep(*self._integration, 0)
+
+    def measure_current_a(self) -> float:
+        self._single_reading_settings()
+        return self.query_float(f"MEASure:CURRent? {_channels(self.current_channel)}")
+
+    def measure_voltage_v(self) -> float:
+        if self.voltage_channel is None:
+            raise ValueError(f"{self.name}: no voltmeter channel configured on this analyzer")
+        self._single_reading_settings()
+        return self.query_float(f"MEASure:VOLTage? {_channels(self.voltage_channel)}")
+
+    def measure_current_samples_a(self) -> np.ndarray:
+        """The samples of one new acquisition at the integration settings (for type-A stats)."""
+        interval_s, points = self._integration
+        self.arm_trace(interval_s, points)
+        self.trigger_now()
+        return self.fetch_trace(with_voltage=False).current_a
+
+    def arm_trace(
+        self,
+        interval_s: float,
+        points: int,
+        *,
+        pretrigger_points: int = 0,
+        trigger: str = "BUS",
+        level_a: float | None = None,
+        slope: str = "POS",
+    ) -> None:
+        """Set up and initiate an acquisition; it completes on `trigger_now` or the level."""
+        source = _TRIGGER_SOURCES.get(trigger.upper())
+        if source is None:
+            raise ValueError(f"trigger {trigger!r} is not one of {', '.join(_TRIGGER_SOURCES)}")
+        if source == "CURRent":
+            source = f"CURRent{self.current_channel}"
+        elif source == "VOLTage":
+            source = f"VOLTage{self.voltage_channel}"
+        if slope.upper() not in _SLOPES:
+            raise ValueError(f"slope {slope!r} is not POS or NEG")
+        ammeter = _channels(self.current_channel)
+        self._apply_sweep(interval_s, points, pretrigger_points)
+        self.write(f"SENSe:FUNCtion:CURRent ON,{ammeter}")
+        if self.voltage_channel is not None:
+            self.write(f"SENSe:FUNCtion:VOLTage ON,{_channels(self.voltage_channel)}")
+        self.write(f"TRIGger:ACQuire:SOURce {source},{self._both()}")
+        if level_a is not None:
+            self.write(f"TRIGger:ACQuire:CURRent {level_a:.6g},{ammeter}")
+        elif source.startswith("CURR"):
+            raise ValueError("a current-level trigger needs level_a")
+        self.write(f"TRIGger:ACQuire:CURRent:SLOPe {_SLOPES[slope.upper()]},{ammeter}")
+        self.write(f"INITiate:ACQuire {self._both()}")
+
+    def trigger_now(self) -> None:
+        self.write(f"TRIGger:ACQuire {self._both()}")
+
+    def fetch_trace(self, *, with_voltage: bool = True, timeout_s: float | None = None) -> Trace:
+        """Wait for the armed acquisition and return it (blocks until complete or timeout)."""
+        interval_s, points, pretrigger = self._applied or (*self._integration, 0)
+        if timeout_s is None:
+            timeout_s = self.resource.timeout / MS_PER_S + points * interval_s + FETCH_MARGIN_S
+        saved_ms = self.resource.timeout
+        self.resource.timeout = timeout_s * MS_PER_S
+        try:
+            current = self._fetch_array(f"FETCh:ARRay:CURRent? {_channels(self.current_channel)}")
+            voltage = None
+            if with_voltage and self.voltage_channel is not None:
+                voltage = self._fetch_array(
+                    f"FETCh:ARRay:VOLTage? {_channels(self.voltage_channel)}"
+                )
+        finally:
+            self.resource.timeout = saved_ms
+        return Trace(interval_s, pretrigger, current, voltage)
+
+    def _fetch_array(self, command: str) -> np.ndarray:
+        reply = self.query(command)
+        try:
+            values = np.array([float(v) for v in reply.split(",")], dtype=float)
+        except ValueError:
+            shown = reply if len(reply) < 200 else reply[:200] + "..."
+            raise InstrumentResponseError(self.name, command, shown, "not comma-separated numbers") from None
+        return values
+
+    def safe_state(self) -> None:
+        """A meter cannot hurt anyone; leave the ammeter on its high range so the next
+        connection does not start on the 1 mA range with a session's current through it."""
+        self.set_current_range_a(HIGH_CURRENT_RANGE_A)
