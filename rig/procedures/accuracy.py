@@ -1,0 +1,221 @@
+"""The accuracy sweep: output current and the unit's own readings over the test grid.
+
+Runs normal sessions (the calibrated path a patient gets), in test mode only for the fast ramp
+(`TEST:RAMP`), so a sweep of ~100 points takes seconds instead of minutes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from itertools import groupby
+
+from rig.metrology.decision import DecisionRule
+from rig.metrology.uncertainty import MeterAccuracy, load_tolerance_component, reading_budget
+from rig.procedures.acquire import (
+    Reading,
+    dc_acquisition,
+    pulsed_acquisition,
+    repeatability_samples,
+    take_reading,
+)
+from rig.procedures.grid import GridPoint
+from rig.procedures.points import MeasuredPoint, PointSink, Requirement, make_point
+from rig.slot import OpenSlot
+from rig.spec import ProductSpec
+from rig.station import ModelFigures
+
+SWEEP_RAMP_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
+MA_PER_A = 1000.0
+IDLE_STATES = ("IDLE", "TEST")
+STOP_POLL_S = 0.005
+
+
+def requirements(spec: ProductSpec) -> dict[str, Requirement]:
+    return {
+        "dc_accuracy": Requirement("dc_accuracy", spec.dc_accuracy.clause, "DC output accuracy"),
+        "pulsed_accuracy": Requirement(
+            "pulsed_accuracy", spec.pulsed_accuracy.clause, "Pulsed output accuracy (mean)"
+        ),
+        "reading_current": Requirement(
+            "reading_current", spec.reading_current.clause, "Own current reading (MEAS?)"
+        ),
+        "reading_voltage": Requirement(
+            "reading_voltage", spec.reading_voltage.clause, "Own voltage reading (MEAS?)"
+        ),
+    }
+
+
+def current_meter(figures: ModelFigures, upper_a: float) -> MeterAccuracy:
+    name, rng = figures.current_range_for(upper_a)
+    return MeterAccuracy(rng.gain_pct, rng.offset_a * MA_PER_A, rng.resolution_a * MA_PER_A, "mA", name)
+
+
+def voltage_meter(figures: ModelFigures, upper_v: float) -> MeterAccuracy:
+    name, rng = figures.voltage_range_for(upper_v)
+    return MeterAccuracy(rng.gain_pct, rng.offset_v, rng.resolution_v, "V", name)
+
+
+def wait_until_idle(slot: OpenSlot, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while slot.dut.state().state not in IDLE_STATES:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"unit did not return to IDLE within {timeout_s:.2f} s after STOP")
+        time.sleep(STOP_POLL_S)
+
+
+class AccuracySweep:
+    """One pass over the grid; each point is handed to the sink before the next is taken."""
+
+    def __init__(
+        self,
+        slot: OpenSlot,
+        spec: ProductSpec,
+        rule: DecisionRule,
+        phase: str,
+        sink: PointSink,
+        on_point: Callable[[MeasuredPoint], None] = lambda p: None,
+    ) -> None:
+        self.slot, self.spec, self.rule, self.phase = slot, spec, rule, phase
+        self.sink, self.on_point = sink, on_point
+        ammeter_id = slot.station.slot(slot.number).ammeter.instrument
+        self.figures = slot.station.figures(ammeter_id)
+        self.current_meter = current_meter(self.figures, spec.setpoint.max_ma / MA_PER_A)
+        self.voltage_meter = voltage_meter(self.figures, spec.compliance.v_abs_max_v)
+        load_id = slot.station.slot(slot.number).load.instrument
+        self.load_figures = slot.station.figures(load_id)
+        self.requirements = requirements(spec)
+        self.settle_used_s: dict[str, float] = {
+            "after_load_s": slot.settle_after_load_s,
+            "after_setpoint_s": slot.settle_after_setpoint_s,
+        }
+        self._setpoint_ma = 0.0
+
+    def run(self, grid: Iterable[GridPoint]) -> list[MeasuredPoint]:
+        dut = self.slot.dut
+        self.slot.ammeter.set_current_range_a(self.spec.setpoint.max_ma / MA_PER_A)
+        dut.test_on()
+        taken: list[MeasuredPoint] = []
+        try:
+            for (polarity, waveform, freq, duty), points in groupby(
+                grid, key=lambda p: (p.polarity, p.waveform, p.freq_hz, p.duty_pct)
+            ):
+                taken += self._run_group(polarity, waveform, freq, duty, list(points))
+        finally:
+            dut.output_off()
+        return taken
+
+    def _run_group(
+        self, polarity: str, waveform: str, freq: float | None, duty: float | None,
+        points: list[GridPoint],
+    ) -> list[MeasuredPoint]:
+        dut = self.slot.dut
+        dut.set_polarity(polarity)
+        if waveform == "DC":
+            dut.set_mode_dc()
+        else:
+            dut.set_mode_pulsed(freq, duty)
+        dut.test_ramp(SWEEP_RAMP_MA_PER_S)
+        taken = []
+        started = False
+        for load, at_load in groupby(points, key=lambda p: p.load_ohm):
+            at_load = list(at_load)
+            self._set_setpoint(at_load[0].setpoint_ma, started)
+            self.slot.load.set_resistance_ohm(load)
+            if not started:
+                dut.start()
+                started = True
+                time.sleep(self._ramp_s(0.0, at_load[0].setpoint_ma))
+            time.sleep(self.slot.settle_after_load_s)
+            for point in at_load:
+                self._set_setpoint(point.setpoint_ma, started)
+                taken += self._measure(point)
+        dut.stop()
+        wait_until_idle(self.slot, self._ramp_s(self._setpoint_ma, 0.0) + 1.0)
+        self._setpoint_ma = 0.0
+        return taken
+
+    def _ramp_s(self, from_ma: float, to_ma: float) -> float:
+        return abs(to_ma - from_ma) / SWEEP_RAMP_MA_PER_S
+
+    def _set_setpoint(self, setpoint_ma: float, running: bool) -> None:
+        if math.isclose(setpoint_ma, self._setpoint_ma) and running:
+            return
+        self.slot.dut.set_current_ma(setpoint_ma)
+        if running:
+            time.sleep(self._ramp_s(self._setpoint_ma, setpoint_ma) + self.slot.settle_after_setpoint_s)
+        self._setpoint_ma = setpoint_ma
+
+    def _measure(self, point: GridPoint) -> list[MeasuredPoint]:
+        pulsed = point.waveform != "DC"
+        acquisition = pulsed_acquisition(self.figures, point.freq_hz) if pulsed else dc_acquisition(
+            self.figures
+        )
+        reading = take_reading(self.slot.ammeter, acquisition)
+        dut_reading = None if pulsed else self.slot.dut.measure()
+        made = [self._output_point(point, reading)]
+        if dut_reading is not None:
+            made += self._reading_points(point, reading, dut_reading)
+        for p in made:
+            self.sink(p)
+            self.on_point(p)
+        return made
+
+    def _parameters(self, point: GridPoint) -> dict:
+        params = {
+            "polarity": point.polarity, "waveform": point.waveform, "load_ohm": point.load_ohm,
+            "setpoint_ma": point.setpoint_ma,
+        }
+        if point.waveform != "DC":
+            params |= {"freq_hz": point.freq_hz, "duty_pct": point.duty_pct}
+        return params
+
+    def _output_point(self, point: GridPoint, reading: Reading) -> MeasuredPoint:
+        magnitude_ma = abs(reading.current_ma)
+        expected = point.expected_mean_ma
+        if point.waveform == "DC":
+            req, tol = self.requirements["dc_accuracy"], self.spec.dc_accuracy.tolerance_ma(expected)
+        else:
+            req, tol = self.requirements["pulsed_accuracy"], self.spec.pulsed_accuracy.tolerance_ma(expected)
+        in_compliance = magnitude_ma / MA_PER_A * point.load_ohm >= self.spec.compliance.v_max_nominal_v * (
+            self.spec.dc_accuracy.max_fraction_of_v_max
+        )
+        load_line = load_tolerance_component(
+            magnitude_ma, point.load_ohm, self.load_figures.tolerance_pct or 0.0,
+            self.load_figures.tolerance_ohm or 0.0, in_compliance, result_unit="mA",
+        )
+        budget = reading_budget(
+            "output current", magnitude_ma, self.current_meter,
+            samples=repeatability_samples(reading, point.freq_hz), extra=(load_line,),
+        )
+        return make_point(
+            phase=self.phase, requirement=req, name=point.name, parameters=self._parameters(point),
+            measured=magnitude_ma, unit="mA", nominal=expected, lower=expected - tol, upper=expected + tol,
+            budget=budget, rule=self.rule,
+            raw={"voltage_v": reading.voltage_v, "window_s": reading.window_s,
+                 "points": reading.acquisition.points},
+        )
+
+    def _reading_points(self, point: GridPoint, reading: Reading, dut_reading) -> list[MeasuredPoint]:
+        truth_ma, truth_v = abs(reading.current_ma), abs(reading.voltage_v)
+        i_tol = self.spec.reading_current.tolerance_ma(dut_reading.current_ma)
+        v_tol = self.spec.reading_voltage.tolerance_v(dut_reading.voltage_v)
+        i_budget = reading_budget("reading error (current)", truth_ma, self.current_meter,
+                                  samples=repeatability_samples(reading, None))
+        v_budget = reading_budget("reading error (voltage)", truth_v, self.voltage_meter)
+        params = self._parameters(point)
+        raw = {"dut_current_ma": dut_reading.current_ma, "dut_voltage_v": dut_reading.voltage_v,
+               "analyzer_current_ma": truth_ma, "analyzer_voltage_v": truth_v}
+        return [
+            make_point(
+                phase=self.phase, requirement=self.requirements["reading_current"],
+                name=f"{point.name}-I", parameters=params, measured=dut_reading.current_ma - truth_ma,
+                unit="mA", nominal=0.0, lower=-i_tol, upper=i_tol, budget=i_budget, rule=self.rule, raw=raw,
+            ),
+            make_point(
+                phase=self.phase, requirement=self.requirements["reading_voltage"],
+                name=f"{point.name}-V", parameters=params, measured=dut_reading.voltage_v - truth_v,
+                unit="V", nominal=0.0, lower=-v_tol, upper=v_tol, budget=v_budget, rule=self.rule, raw=raw,
+            ),
+        ]

@@ -1,0 +1,85 @@
+"""One reading of the analyzer, with its samples: what every accuracy point is built from.
+
+DC: the analyzer's default integration. Pulsed: an integration window of a whole number of pulse
+periods, so that the mean of the window is the mean of the waveform and not of a fraction of a pulse.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rig.instruments.analyzer import PowerAnalyzer
+from rig.station import ModelFigures
+
+MIN_WINDOW_S = 0.020  # at least as long as the analyzer's default reading (1024 x 20.48 us)
+MA_PER_A = 1000.0
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    interval_s: float
+    points: int
+
+    @property
+    def window_s(self) -> float:
+        return self.interval_s * self.points
+
+
+def dc_acquisition(figures: ModelFigures) -> Acquisition:
+    return Acquisition(figures.default_interval_s, figures.default_points)
+
+
+def pulsed_acquisition(figures: ModelFigures, freq_hz: float) -> Acquisition:
+    """Whole pulse periods, at least MIN_WINDOW_S, at the finest interval the analyzer allows."""
+    period_s = 1.0 / freq_hz
+    periods = max(1, math.ceil(MIN_WINDOW_S / period_s))
+    window_s = periods * period_s
+    points = int(window_s / figures.default_interval_s)
+    return Acquisition(window_s / points, points)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The mean current and voltage of one acquisition, and the current samples (for type A)."""
+
+    current_ma: float
+    voltage_v: float
+    current_samples_ma: np.ndarray
+    acquisition: Acquisition
+
+    @property
+    def window_s(self) -> float:
+        return self.acquisition.window_s
+
+
+def take_reading(analyzer: PowerAnalyzer, acquisition: Acquisition) -> Reading:
+    """One acquisition of current and voltage together (one trigger, both channels)."""
+    analyzer.arm_trace(acquisition.interval_s, acquisition.points)
+    analyzer.trigger_now()
+    trace = analyzer.fetch_trace(with_voltage=True)
+    samples_ma = trace.current_a * MA_PER_A
+    voltage = float(np.mean(trace.voltage_v)) if trace.voltage_v is not None else math.nan
+    return Reading(float(np.mean(samples_ma)), voltage, samples_ma, acquisition)
+
+
+DC_REPEATABILITY_BLOCKS = 16
+
+
+def repeatability_samples(reading: Reading, freq_hz: float | None) -> np.ndarray:
+    """Means of independent blocks of one acquisition, for the type-A line of the budget.
+
+    DC: equal blocks. Pulsed: one block per pulse period (a sample of a pulse train says nothing of
+    repeatability; a period's mean does). Fewer than two blocks: empty (no type-A line).
+    """
+    samples = reading.current_samples_ma
+    if freq_hz is None:
+        blocks = DC_REPEATABILITY_BLOCKS
+    else:
+        blocks = int(round(reading.window_s * freq_hz))
+    if blocks < 2 or samples.size < blocks:
+        return np.array([])
+    usable = samples[: samples.size - samples.size % blocks]
+    return usable.reshape(blocks, -1).mean(axis=1)

@@ -1,0 +1,132 @@
+"""From raw characterisation to coefficients in the unit: fit, bound-check, write, save, read back.
+
+Nothing out of bounds is ever sent: the whole set is checked before the first write, and the client
+checks each write again. The unlock key comes from the station's key source and is never shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.keys import KeySource
+from rig.procedures.characterise import RawPoint, as_arrays
+from rig.procedures.fit import DacFit, LineFit, fit_adc, fit_dac
+from rig.procedures.grid import POLARITIES
+from rig.slot import OpenSlot
+from rig.spec import ProductSpec
+
+# The readback must reproduce what was written to the precision of the written text (8 digits).
+READBACK_REL_TOL = 1e-6
+READBACK_ABS_TOL = 1e-9
+
+
+class CalibrationRefused(RuntimeError):
+    """The fitted coefficients cannot be written (outside the protocol's bounds): a FAIL, not an error."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "calibration refused, coefficients outside the unit's bounds: " + "; ".join(problems)
+        )
+
+
+class ReadbackMismatch(RuntimeError):
+    """CAL? after writing does not show what was written."""
+
+
+@dataclass(frozen=True)
+class CalibrationFit:
+    coefficients: UnitCalibration
+    dac: dict[str, DacFit]
+    adc: dict[str, LineFit]
+    vadc: LineFit
+
+    def residual_summary(self) -> dict[str, dict[str, float]]:
+        """Per fit: worst and rms distance of the line from the truth (the bow left by a line)."""
+        fits = {f"dac_{p}": self.dac[p].line for p in self.dac} | {f"adc_{p}": self.adc[p] for p in self.adc}
+        fits["vadc"] = self.vadc
+        return {
+            name: {"max_abs": f.max_abs_residual, "rms": f.rms_residual, "unit": f.residual_unit}
+            for name, f in fits.items()
+        }
+
+
+def fit_calibration(points: list[RawPoint], spec: ProductSpec, day: dt.date) -> CalibrationFit:
+    dac, adc, per_pol = {}, {}, {}
+    for pol in POLARITIES:
+        data = as_arrays(points, pol)
+        tolerance = np.array([spec.dc_accuracy.tolerance_ma(i) for i in data["true_ma"]])
+        dac[pol] = fit_dac(data["dac_code"], data["true_ma"], tolerance, pol)
+        adc[pol] = fit_adc(data["i_code"], data["true_ma"], f"ADC {pol}", "mA")
+        per_pol[pol] = PolarityCalibration(dac[pol].dac_gain, dac[pol].dac_offset, adc[pol].slope,
+                                           adc[pol].intercept)
+    both = [as_arrays(points, pol) for pol in POLARITIES]
+    vadc = fit_adc(np.concatenate([b["v_code"] for b in both]), np.concatenate([b["true_v"] for b in both]),
+                   "VADC", "V")
+    coefficients = UnitCalibration(per_pol["POS"], per_pol["NEG"], vadc.slope, vadc.intercept, day)
+    return CalibrationFit(coefficients, dac, adc, vadc)
+
+
+def bound_violations(cal: UnitCalibration, spec: ProductSpec) -> list[str]:
+    problems = []
+    for pol in POLARITIES:
+        c = cal.polarity(pol)
+        problems += [
+            f"{pol} {p}" for p in spec.calibration_bounds.violations(
+                dac_gain=c.dac_gain, dac_offset=c.dac_offset, adc_gain=c.adc_gain, adc_offset=c.adc_offset
+            )
+        ]
+    problems += spec.calibration_bounds.violations(v_gain=cal.v_gain, v_offset=cal.v_offset)
+    return problems
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=READBACK_REL_TOL, abs_tol=READBACK_ABS_TOL)
+
+
+def readback_differences(written: UnitCalibration, read: UnitCalibration) -> list[str]:
+    diffs = []
+    for pol in POLARITIES:
+        w, r = written.polarity(pol), read.polarity(pol)
+        for name in ("dac_gain", "dac_offset", "adc_gain", "adc_offset"):
+            if not _close(getattr(w, name), getattr(r, name)):
+                diffs.append(f"{pol} {name}: wrote {getattr(w, name):.8g}, read {getattr(r, name):.8g}")
+    for name in ("v_gain", "v_offset"):
+        if not _close(getattr(written, name), getattr(read, name)):
+            diffs.append(f"{name}: wrote {getattr(written, name):.8g}, read {getattr(read, name):.8g}")
+    if written.date is not None and read.date != written.date:
+        diffs.append(f"date: wrote {written.date}, read {read.date}")
+    return diffs
+
+
+def write_calibration(
+    slot: OpenSlot, cal: UnitCalibration, keys: KeySource, spec: ProductSpec
+) -> UnitCalibration:
+    """Unlock, write every coefficient, save with the date, lock, read back and compare."""
+    problems = bound_violations(cal, spec)
+    if problems:
+        raise CalibrationRefused(problems)
+    if cal.date is None:
+        raise ValueError("a calibration to be saved needs a date")
+    dut = slot.dut
+    key = keys.key_for(dut.identity.serial)
+    dut.unlock(key)
+    try:
+        for pol in POLARITIES:
+            c = cal.polarity(pol)
+            dut.write_dac_cal(pol, c.dac_gain, c.dac_offset)
+            dut.write_adc_cal(pol, c.adc_gain, c.adc_offset)
+        dut.write_vadc_cal(cal.v_gain, cal.v_offset)
+        dut.save_calibration(cal.date)
+    finally:
+        dut.lock()
+    read = dut.read_calibration()
+    diffs = readback_differences(cal, read)
+    if diffs:
+        raise ReadbackMismatch("calibration readback differs from what was written: " + "; ".join(diffs))
+    return read

@@ -1,0 +1,108 @@
+"""Characterisation: the raw output (TEST:DAC codes) and raw readings (TEST:ADC?) against the analyzer.
+
+Calibration is bypassed in this mode, so the codes are chosen from the nominal coefficients and the
+spec's worst uncalibrated errors such that even the most generous unit stays below the absolute
+over-current limit (a raw code is only guarded by that limit, dut-protocol.md section 3).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rig.procedures.acquire import dc_acquisition, take_reading
+from rig.procedures.grid import POLARITIES
+from rig.slot import OpenSlot
+from rig.spec import ProductSpec
+
+# Characterise where the output is a pure current source: at this load the largest current stays far
+# from compliance; a second, higher load spreads the voltage readings over the range in use.
+CURRENT_LOAD_OHM = 1000.0
+VOLTAGE_LOAD_OHM = 10000.0
+CURRENT_FRACTIONS = (0.0167, 0.033, 0.067, 0.167, 0.33, 0.5, 0.67, 0.83, 1.0)  # of the safe maximum
+VOLTAGE_TARGETS_FRACTION_OF_V_MAX = (0.5, 0.9)
+MARGIN_MA = 0.5  # kept from the absolute over-current limit on top of the worst-case unit errors
+MA_PER_A = 1000.0
+
+
+@dataclass(frozen=True)
+class RawPoint:
+    polarity: str
+    load_ohm: float
+    dac_code: int
+    true_ma: float  # analyzer, magnitude
+    true_v: float  # analyzer, magnitude
+    i_code: int
+    v_code: int
+
+
+def safe_max_nominal_ma(spec: ProductSpec) -> float:
+    """The highest nominal current a raw code may ask for on a worst-case uncalibrated unit."""
+    unc = spec.uncalibrated
+    full_scale_ma = spec.calibration_nominal.dac_code_max / spec.calibration_nominal.dac_gain
+    bow_ma = unc.bow_pct_of_full_scale / 100.0 * full_scale_ma
+    ceiling = spec.overcurrent.absolute_ma - MARGIN_MA - unc.output_offset_ma - bow_ma
+    return min(spec.setpoint.max_ma, ceiling / (1.0 + unc.output_gain_pct / 100.0))
+
+
+def code_for(spec: ProductSpec, nominal_ma: float) -> int:
+    nominal = spec.calibration_nominal
+    return int(round(nominal.dac_gain * nominal_ma + nominal.dac_offset))
+
+
+def characterisation_plan(spec: ProductSpec) -> list[tuple[float, int]]:
+    """(load, code) pairs per polarity: the current sweep, then the voltage points."""
+    top_ma = safe_max_nominal_ma(spec)
+    plan = [(CURRENT_LOAD_OHM, code_for(spec, f * top_ma)) for f in CURRENT_FRACTIONS]
+    v_max = spec.compliance.v_max_nominal_v
+    for fraction in VOLTAGE_TARGETS_FRACTION_OF_V_MAX:
+        # aim below compliance even for a unit whose output is at its worst high gain
+        worst_gain = 1.0 + spec.uncalibrated.output_gain_pct / 100.0
+        target_ma = fraction * v_max / VOLTAGE_LOAD_OHM * MA_PER_A / worst_gain
+        plan.append((VOLTAGE_LOAD_OHM, code_for(spec, target_ma)))
+    return plan
+
+
+def characterise(slot: OpenSlot, spec: ProductSpec, on_point=lambda p: None) -> list[RawPoint]:
+    """Drive each planned code in test mode, read the analyzer and the unit's ADC codes."""
+    dut, figures = slot.dut, slot.station.figures(slot.station.slot(slot.number).ammeter.instrument)
+    acquisition = dc_acquisition(figures)
+    slot.ammeter.set_current_range_a(spec.setpoint.max_ma / MA_PER_A)
+    plan = characterisation_plan(spec)
+    points: list[RawPoint] = []
+    dut.test_on()
+    try:
+        for polarity in POLARITIES:
+            dut.test_dac(0)
+            dut.set_polarity(polarity)
+            current_load = None
+            for load, code in plan:
+                if load != current_load:
+                    dut.test_dac(0)
+                    slot.load.set_resistance_ohm(load)
+                    current_load = load
+                dut.test_dac(code)
+                time.sleep(slot.settle_after_setpoint_s)
+                reading = take_reading(slot.ammeter, acquisition)
+                i_code, v_code = dut.test_adc()
+                point = RawPoint(polarity, load, code, abs(reading.current_ma), abs(reading.voltage_v),
+                                 i_code, v_code)
+                points.append(point)
+                on_point(point)
+            dut.test_dac(0)
+    finally:
+        dut.output_off()
+    return points
+
+
+def as_arrays(points: list[RawPoint], polarity: str, load_ohm: float | None = None) -> dict[str, np.ndarray]:
+    chosen = [p for p in points if p.polarity == polarity and (load_ohm is None or p.load_ohm == load_ohm)]
+    return {
+        "dac_code": np.array([p.dac_code for p in chosen], dtype=float),
+        "true_ma": np.array([p.true_ma for p in chosen]),
+        "true_v": np.array([p.true_v for p in chosen]),
+        "i_code": np.array([p.i_code for p in chosen], dtype=float),
+        "v_code": np.array([p.v_code for p in chosen], dtype=float),
+    }

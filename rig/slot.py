@@ -1,0 +1,191 @@
+"""An open slot: the unit, its ammeter and voltmeter channels and its load, ready to measure.
+
+Builds the drivers from the station's resources, checks every identity against the asset register,
+refuses instruments past their calibration due date unless overridden, and, whatever way the slot is
+left, puts the unit's output off and the load in its safe state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from rig.dut.client import Ix30Client
+from rig.instruments.analyzer import PowerAnalyzer
+from rig.instruments.load import ResistanceLoad
+from rig.station import InstrumentAsset, Station, StationError
+
+log = logging.getLogger(__name__)
+
+# The host watchdog is fed by a request at least this many times per period, so a busy moment
+# (a long acquisition) never lets it expire while the rig is alive.
+WATCHDOG_FEEDS_PER_PERIOD = 4
+WATCHDOG_PERIOD_S = 1.0
+
+
+class TraceabilityError(RuntimeError):
+    """An instrument that does not match the register or is past its calibration due date."""
+
+
+@dataclass(frozen=True)
+class DueDateOverride:
+    reason: str
+    operator: str
+
+
+def check_due_dates(
+    assets: list[InstrumentAsset], today: dt.date, override: DueDateOverride | None
+) -> list[str]:
+    """Return the overdue instruments (as text) if overridden; raise if not overridden."""
+    overdue = [
+        f"{a.id} ({a.model} {a.serial}) calibration due {a.cal_due.isoformat()}"
+        for a in assets
+        if a.cal_due is not None and a.cal_due < today
+    ]
+    if overdue and override is None:
+        raise TraceabilityError(
+            "instrument past its calibration due date: " + "; ".join(overdue)
+            + " (use --override-due 'reason' to run anyway; it is recorded on the report)"
+        )
+    return overdue
+
+
+@dataclass
+class OpenSlot:
+    """The drivers of one slot. Use as a context manager: leaving it always makes the slot safe."""
+
+    station: Station
+    number: int
+    dut: Ix30Client
+    ammeter: PowerAnalyzer
+    voltmeter: PowerAnalyzer
+    load: ResistanceLoad
+    assets: dict[str, InstrumentAsset]
+    overdue: list[str] = field(default_factory=list)
+    _feeder: threading.Thread | None = None
+    _stop_feeding: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def settle_after_load_s(self) -> float:
+        """Load switching plus the unit's output re-settling into the new load."""
+        load_id = self.station.slot(self.number).load.instrument
+        return self.station.settle_s(load_id) + self.station.dut_figures().settle_s
+
+    @property
+    def settle_after_setpoint_s(self) -> float:
+        """The unit's output settling plus the analyzer's own (stated) settling."""
+        ammeter_id = self.station.slot(self.number).ammeter.instrument
+        return self.station.dut_figures().settle_s + self.station.settle_s(ammeter_id)
+
+    def arm_watchdog(self, period_s: float = WATCHDOG_PERIOD_S) -> None:
+        """Arm the unit's host watchdog and keep it fed from a background thread, so that if the
+        rig dies (SIGKILL, power cut) the unit turns its output off by itself."""
+        self.dut.set_watchdog_s(period_s)
+        self._stop_feeding.clear()
+        interval_s = period_s / WATCHDOG_FEEDS_PER_PERIOD
+
+        def feed() -> None:
+            while not self._stop_feeding.wait(interval_s):
+                try:
+                    self.dut.state()
+                except Exception as exc:  # the main thread will meet the same fault
+                    log.warning("watchdog feed failed: %s", exc)
+
+        self._feeder = threading.Thread(target=feed, name=f"wdog-feed-{self.number}", daemon=True)
+        self._feeder.start()
+
+    def make_safe(self) -> None:
+        """Output off, load safe. Best effort on each part: one failing never skips the other."""
+        self._stop_feeding.set()
+        try:
+            self.dut.output_off()
+        except Exception as exc:
+            log.error("slot %d: could not confirm the unit's output off: %s", self.number, exc)
+        try:
+            self.load.safe_state()
+        except Exception as exc:
+            log.error("slot %d: could not put the load in its safe state: %s", self.number, exc)
+
+    def close(self) -> None:
+        self.make_safe()
+        if self._feeder is not None:
+            self._feeder.join(timeout=1.0)
+        try:
+            self.dut.set_watchdog_s(0.0)
+        except Exception:
+            pass  # the output is already off; an armed watchdog on an idle unit is harmless
+        for instrument in {id(x): x for x in (self.dut, self.ammeter, self.voltmeter, self.load)}.values():
+            try:
+                instrument.close()
+            except Exception as exc:
+                log.warning("closing %s: %s", instrument, exc)
+
+    def __enter__(self) -> OpenSlot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_slot(
+    station: Station,
+    number: int,
+    *,
+    expected_unit_serial: str | None = None,
+    override: DueDateOverride | None = None,
+    today: dt.date | None = None,
+) -> OpenSlot:
+    """Open every driver of a slot and check it against the register; close what was opened if any
+    check fails."""
+    config = station.slot(number)
+    role_ids = {
+        "ammeter": config.ammeter.instrument,
+        "voltmeter": config.voltmeter.instrument,
+        "load": config.load.instrument,
+    }
+    assets = {role: station.instrument(i) for role, i in role_ids.items()}
+    overdue = check_due_dates(list({a.id: a for a in assets.values()}.values()), today or dt.date.today(),
+                              override)
+    for role in ("ammeter", "voltmeter"):
+        kind = station.figures(role_ids[role]).kind
+        if kind != "analyzer":
+            raise StationError(
+                f"slot {number} {role}: instrument {role_ids[role]!r} is a {kind}; this rig drives the"
+                " ammeter and voltmeter roles through a power analyzer"
+            )
+    opened: list = []
+    try:
+        ammeter = PowerAnalyzer.open(
+            assets["ammeter"].resource, name=f"analyzer {assets['ammeter'].id}",
+            expected_serial=assets["ammeter"].serial,
+        )
+        opened.append(ammeter)
+        if role_ids["voltmeter"] == role_ids["ammeter"]:
+            voltmeter = ammeter
+        else:
+            voltmeter = PowerAnalyzer.open(
+                assets["voltmeter"].resource, name=f"voltmeter {assets['voltmeter'].id}",
+                expected_serial=assets["voltmeter"].serial,
+            )
+            opened.append(voltmeter)
+        load = ResistanceLoad.open(
+            assets["load"].resource, name=f"load {assets['load'].id}", expected_serial=assets["load"].serial
+        )
+        opened.append(load)
+        load.safe_state()
+        dut = Ix30Client.open(config.dut, expected_serial=expected_unit_serial or config.dut_serial)
+        opened.append(dut)
+        dut.output_off()
+    except BaseException:
+        for instrument in reversed(opened):
+            try:
+                if isinstance(instrument, ResistanceLoad):
+                    instrument.safe_state()
+                instrument.close()
+            except Exception:
+                pass
+        raise
+    ammeter.configure_roles(config.ammeter.channel or 1, config.voltmeter.channel or 2)
+    return OpenSlot(station, number, dut, ammeter, voltmeter, load, assets, overdue)
