@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rig.dut.errors import DutCommandError, DutError, DutFrameError
+from rig.spec import ProductSpec
+
 POLARITIES = ("POS", "NEG")
 # The unit stores coefficients as float32-like values: 8 significant digits round-trip them.
 COEFFICIENT_DIGITS = 8
@@ -99,3 +102,87 @@ def parse_cal_payload(payload: str) -> UnitCalibration:
         v_offset=_number(tail[1], "v_offset"),
         date=date,
     )
+
+
+UNLOCK = "CAL:UNLOCK"
+REDACTED = "<key withheld>"
+
+
+def shown_request(body: str) -> str:
+    """A request as it may appear in messages and logs: never with an unlock key."""
+    return f"{UNLOCK} {REDACTED}" if body.upper().startswith(UNLOCK) else body
+
+
+class CalibrationCommands:
+    """The calibration commands of the IX-30 client (mixed into Ix30Client).
+
+    Coefficients are checked against the spec's bounds before sending, so the rig refuses a bad
+    fit itself instead of learning about it from `ERR 3 RANGE`. After one refused key, further
+    unlocks are refused locally: the unit allows three tries, the rig spends at most one.
+    """
+
+    port_name: str
+    spec: ProductSpec
+    _wrong_key_seen: bool = False
+
+    def request(self, body: str) -> str:
+        raise NotImplementedError
+
+    def read_calibration(self) -> UnitCalibration:
+        payload = self.request("CAL?")
+        try:
+            return parse_cal_payload(payload)
+        except ValueError as exc:
+            raise DutFrameError(self.port_name, "CAL?", str(exc), payload) from None
+
+    def unlock(self, key: str) -> None:
+        if self._wrong_key_seen:
+            raise DutError(self.port_name, f"{UNLOCK} {REDACTED}",
+                           "refused by the rig: a key was already rejected in this session")
+        if not _is_token(key):
+            raise ValueError("unlock key must be a non-empty printable token without spaces")
+        try:
+            self.request(f"{UNLOCK} {key}")
+        except DutCommandError:
+            self._wrong_key_seen = True
+            raise
+
+    def forget_wrong_key(self) -> None:
+        """After a RESET the unit's tries start over; the rig's one-try guard does too."""
+        self._wrong_key_seen = False
+
+    def _checked(self, **coefficients: float) -> None:
+        problems = self.spec.calibration_bounds.violations(**coefficients)
+        if problems:
+            raise ValueError("calibration refused by the rig: " + "; ".join(problems))
+
+    def write_dac_cal(self, pol: str, gain: float, offset: float) -> None:
+        self._checked(dac_gain=gain, dac_offset=offset)
+        self.request(f"CAL:DAC {_pol(pol)} {format_coefficient(gain)} {format_coefficient(offset)}")
+
+    def write_adc_cal(self, pol: str, gain: float, offset: float) -> None:
+        self._checked(adc_gain=gain, adc_offset=offset)
+        self.request(f"CAL:ADC {_pol(pol)} {format_coefficient(gain)} {format_coefficient(offset)}")
+
+    def write_vadc_cal(self, gain: float, offset: float) -> None:
+        self._checked(v_gain=gain, v_offset=offset)
+        self.request(f"CAL:VADC {format_coefficient(gain)} {format_coefficient(offset)}")
+
+    def save_calibration(self, day: datetime.date) -> None:
+        self.request(f"CAL:SAVE {day.isoformat()}")
+
+    def lock(self) -> None:
+        self.request("CAL:LOCK")
+
+
+def _is_token(key: str) -> bool:
+    # Also keeps the key out of framing errors, which would quote the whole line.
+    printable = key.isascii() and key.isprintable()
+    return bool(key) and printable and not any(c.isspace() or c == "*" for c in key)
+
+
+def _pol(pol: str) -> str:
+    key = pol.strip().upper()
+    if key not in POLARITIES:
+        raise ValueError(f"polarity {pol!r} is not POS or NEG")
+    return key
