@@ -1,0 +1,177 @@
+"""Calibration tables under calibrations/<serial>/: JSON for machines, CSV for people.
+
+The JSON carries a SHA-256 of its own content, so a corrupted or edited table is refused; a table is
+only ever applied to the unit whose serial it names.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.procedures.calibrate import bound_violations
+from rig.spec import ProductSpec
+
+FORMAT = "ix30-calibration-table/1"
+POLARITY_FIELDS = ("dac_gain", "dac_offset", "adc_gain", "adc_offset")
+ROW_COLUMNS = (
+    "phase", "requirement", "name", "polarity", "waveform", "load_ohm", "setpoint_ma", "freq_hz",
+    "duty_pct", "measured", "unit", "nominal", "lower", "upper", "U", "tur", "verdict",
+)
+
+
+class CalibrationTableError(ValueError):
+    """A table that cannot be used: names the file and what is wrong with it."""
+
+
+def coefficients_dict(cal: UnitCalibration) -> dict[str, Any]:
+    return {
+        "POS": {f: getattr(cal.pos, f) for f in POLARITY_FIELDS},
+        "NEG": {f: getattr(cal.neg, f) for f in POLARITY_FIELDS},
+        "v_gain": cal.v_gain,
+        "v_offset": cal.v_offset,
+        "date": cal.date.isoformat() if cal.date else None,
+    }
+
+
+def _number(data: dict, key: str, where: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CalibrationTableError(f"{where}.{key}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def coefficients_from_dict(data: Any, where: str) -> UnitCalibration:
+    if not isinstance(data, dict):
+        raise CalibrationTableError(f"{where}: expected an object of coefficients")
+    pols = {}
+    for pol in ("POS", "NEG"):
+        part = data.get(pol)
+        if not isinstance(part, dict):
+            raise CalibrationTableError(f"{where}.{pol}: missing or not an object")
+        pols[pol] = PolarityCalibration(*(_number(part, f, f"{where}.{pol}") for f in POLARITY_FIELDS))
+    date = data.get("date")
+    try:
+        day = dt.date.fromisoformat(date) if date is not None else None
+    except (TypeError, ValueError):
+        raise CalibrationTableError(f"{where}.date: expected yyyy-mm-dd, got {date!r}") from None
+    return UnitCalibration(pols["POS"], pols["NEG"], _number(data, "v_gain", where),
+                           _number(data, "v_offset", where), day)
+
+
+def _digest(body: dict) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no inf/nan: open circuit and missing values become strings/None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class TablePaths:
+    json_path: Path
+    csv_path: Path
+
+
+def write_table(directory: Path, table: dict[str, Any]) -> TablePaths:
+    """Write <serial>/<serial>_<timestamp>.json and .csv; the JSON carries its own SHA-256."""
+    body = _clean({"format": FORMAT, **table})
+    serial = body["serial"]
+    stamp = body["created_at"].replace(":", "").replace("-", "")
+    folder = Path(directory) / serial
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / f"{serial}_{stamp}.json"
+    csv_path = folder / f"{serial}_{stamp}.csv"
+    document = {**body, "sha256": _digest(body)}
+    json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write_csv(csv_path, body)
+    return TablePaths(json_path, csv_path)
+
+
+def _write_csv(path: Path, body: dict[str, Any]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        for key in ("serial", "model", "firmware", "date", "created_at", "station", "slot", "operator",
+                    "run_id", "verdict"):
+            handle.write(f"# {key}: {body.get(key)}\n")
+        for inst in body.get("instruments", []):
+            handle.write(
+                f"# instrument {inst.get('role')}: {inst.get('model')} s/n {inst.get('serial')}"
+                f" cert {inst.get('certificate')} cal due {inst.get('cal_due')}\n"
+            )
+        coeffs = body["coefficients"]
+        for pol in ("POS", "NEG"):
+            line = " ".join(f"{f}={coeffs[pol][f]:.8g}" for f in POLARITY_FIELDS)
+            handle.write(f"# coefficients {pol}: {line}\n")
+        handle.write(f"# coefficients V: v_gain={coeffs['v_gain']:.8g} v_offset={coeffs['v_offset']:.8g}\n")
+        for name, res in body.get("fit_residuals", {}).items():
+            handle.write(
+                f"# fit residual {name}: max {res['max_abs']:.4g} rms {res['rms']:.4g} {res['unit']}\n"
+            )
+        if body.get("bow_note"):
+            handle.write(f"# {body['bow_note']}\n")
+        writer.writerow(ROW_COLUMNS)
+        for row in body.get("as_found", []) + body.get("as_left", []):
+            writer.writerow([row.get(c, "") for c in ROW_COLUMNS])
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    path: Path
+    serial: str
+    coefficients: UnitCalibration
+    document: dict[str, Any]
+
+
+def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None = None) -> LoadedTable:
+    """Read and check a JSON table: format, integrity (SHA-256), serial, coefficient bounds."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CalibrationTableError(f"calibration table {path}: cannot read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CalibrationTableError(f"calibration table {path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise CalibrationTableError(f"calibration table {path}: top level is not an object")
+    if document.get("format") != FORMAT:
+        raise CalibrationTableError(
+            f"calibration table {path}: format {document.get('format')!r}, expected {FORMAT!r}"
+        )
+    stored = document.pop("sha256", None)
+    if stored != _digest(document):
+        raise CalibrationTableError(
+            f"calibration table {path}: content does not match its SHA-256 (corrupted or edited)"
+        )
+    serial = document.get("serial")
+    if not isinstance(serial, str) or not serial:
+        raise CalibrationTableError(f"calibration table {path}: serial missing")
+    if expected_serial is not None and serial != expected_serial:
+        raise CalibrationTableError(
+            f"calibration table {path} is for unit {serial}, not for the connected unit {expected_serial}"
+        )
+    try:
+        cal = coefficients_from_dict(document.get("coefficients"), "coefficients")
+    except CalibrationTableError as exc:
+        raise CalibrationTableError(f"calibration table {path}: {exc}") from None
+    problems = bound_violations(cal, spec)
+    if problems:
+        raise CalibrationTableError(
+            f"calibration table {path}: coefficients outside the unit's bounds: {'; '.join(problems)}"
+        )
+    return LoadedTable(path, serial, cal, document)
