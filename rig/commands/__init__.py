@@ -1,0 +1,1 @@
+"""Subcommands of the `rig` command, one module each (`register(subparsers)`)."""
