@@ -1,0 +1,228 @@
+"""The SCPI drivers against a fake pyvisa-like resource (no bench, no sockets)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from pyvisa import constants
+from pyvisa.errors import VisaIOError
+
+from rig.instruments.analyzer import PowerAnalyzer
+from rig.instruments.errors import (
+    InstrumentIdentityError,
+    InstrumentResponseError,
+    InstrumentTimeout,
+    ScpiError,
+)
+from rig.instruments.load import ResistanceLoad
+from rig.instruments.scpi import ScpiInstrument, parse_error_reply
+
+ANALYZER_IDN = "Keysight Technologies,N6705C,MY12345678,D.01.09"
+LOAD_IDN = "Other Maker,DECADE-9,LD0042,3.1"
+NO_ERROR = '+0,"No error"'
+UNDEFINED = '-113,"Undefined header"'
+Handler = Callable[[str], str | None]
+
+
+class FakeResource:
+    """Answers like a SCPI instrument: `replies` maps a command to its reply (None: no reply),
+    anything unknown queues -113; queries with no reply time out like pyvisa does."""
+
+    def __init__(self, idn: str, replies: dict[str, str | None] | None = None) -> None:
+        self.replies = {"*IDN?": idn, "*CLS": None, "*OPC?": "1", **(replies or {})}
+        self.queue: list[str] = []
+        self.sent: list[str] = []
+        self.timeout = 5000.0
+        self.closed = False
+
+    def _one(self, command: str) -> str | None:
+        self.sent.append(command)
+        if command == ":SYSTem:ERRor?":
+            return self.queue.pop(0) if self.queue else NO_ERROR
+        if command == "*CLS":
+            self.queue.clear()
+        if command not in self.replies:
+            self.queue.append(UNDEFINED)
+            return None
+        reply = self.replies[command]
+        return reply() if callable(reply) else reply
+
+    def write(self, message: str) -> None:
+        for command in message.split(";"):
+            self._one(command)
+
+    def query(self, message: str) -> str:
+        replies = [r for r in (self._one(c) for c in message.split(";")) if r is not None]
+        if not replies:
+            raise VisaIOError(constants.StatusCode.error_timeout)
+        return ";".join(replies) + "\n"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_identity_read_and_queue_cleared() -> None:
+    resource = FakeResource(ANALYZER_IDN)
+    resource.queue.append(UNDEFINED)  # left over from an earlier session
+    analyzer = PowerAnalyzer(resource, "analyzer")
+    assert analyzer.identity.model == "N6705C"
+    assert analyzer.identity.serial == "MY12345678"
+    assert resource.queue == []
+
+
+def test_wrong_model_refused() -> None:
+    with pytest.raises(InstrumentIdentityError, match="N6700B") as caught:
+        PowerAnalyzer(FakeResource("Keysight Technologies,N6700B,X,1"), "analyzer")
+    assert caught.value.instrument == "analyzer" and caught.value.command == "*IDN?"
+
+
+def test_wrong_serial_refused() -> None:
+    with pytest.raises(InstrumentIdentityError, match="LD0099"):
+        ResistanceLoad(FakeResource(LOAD_IDN), "load", expected_serial="LD0099")
+
+
+def test_malformed_identity_refused() -> None:
+    with pytest.raises(InstrumentResponseError, match="maker,model"):
+        ResistanceLoad(FakeResource("just a string"), "load")
+
+
+def test_load_accepts_any_maker() -> None:
+    assert ResistanceLoad(FakeResource(LOAD_IDN), "load").identity.maker == "Other Maker"
+
+
+def test_write_checks_error_queue_in_the_same_message() -> None:
+    resource = FakeResource(LOAD_IDN, {"RESistance 1000": None})
+    load = ResistanceLoad(resource, "load")
+    load.write("RESistance 1000")
+    assert resource.sent[-2:] == ["RESistance 1000", ":SYSTem:ERRor?"]
+
+
+def test_unknown_command_raises_scpi_error_naming_it() -> None:
+    resource = FakeResource(LOAD_IDN)
+    load = ResistanceLoad(resource, "load")
+    with pytest.raises(ScpiError) as caught:
+        load.write("BOGus:COMMand 1")
+    error = caught.value
+    assert (error.instrument, error.command, error.code) == ("load", "BOGus:COMMand 1", -113)
+    assert error.message == "Undefined header"
+    assert "BOGus:COMMand 1" in str(error) and "load" in str(error)
+
+
+def test_unknown_query_is_scpi_error_not_timeout() -> None:
+    load = ResistanceLoad(FakeResource(LOAD_IDN), "load")
+    with pytest.raises(ScpiError, match="BOGus"):
+        load.query("BOGus?")
+
+
+def test_silent_instrument_times_out() -> None:
+    load = ResistanceLoad(FakeResource(LOAD_IDN, {"SLOW?": None}), "load")
+    with pytest.raises(InstrumentTimeout) as caught:
+        load.query("SLOW?")
+    assert caught.value.command == "SLOW?" and caught.value.reply is None
+
+
+def test_unparsable_number_names_reply() -> None:
+    load = ResistanceLoad(FakeResource(LOAD_IDN, {"RESistance?": "lots"}), "load")
+    with pytest.raises(InstrumentResponseError, match="lots"):
+        load.query_float("RESistance?")
+
+
+def test_drain_errors_returns_all_oldest_first() -> None:
+    instrument = ScpiInstrument(FakeResource(LOAD_IDN), "x")
+    instrument.resource.queue += [UNDEFINED, '-222,"Data out of range"']
+    assert instrument.drain_errors() == [(-113, "Undefined header"), (-222, "Data out of range")]
+    assert instrument.drain_errors() == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "entry"),
+    [('+0,"No error"', (0, "No error")), ('-222,"Data out of range; 2e6"', (-222,
+      "Data out of range; 2e6")), ("-113,Undefined header", (-113, "Undefined header")),
+     ("garbage", None)],
+)
+def test_parse_error_reply(reply: str, entry: tuple[int, str] | None) -> None:
+    assert parse_error_reply(reply) == entry
+
+
+def test_load_sets_resistance_and_waits_settled() -> None:
+    state = {"inp": "0", "res": "1000"}
+    resource = FakeResource(LOAD_IDN, {
+        "RESistance 2000": None, "INPut ON": None, "INPut OFF": None,
+        "INPut?": lambda: state["inp"], "RESistance?": lambda: state["res"],
+    })
+    load = ResistanceLoad(resource, "load")
+    load.set_resistance_ohm(2000)
+    assert resource.sent[-6:] == ["RESistance 2000", ":SYSTem:ERRor?", "INPut ON",
+                                  ":SYSTem:ERRor?", "*OPC?", ":SYSTem:ERRor?"]
+    assert load.resistance_ohm() == math.inf  # the fake's INPut? still says 0
+    state["inp"] = "1"
+    assert load.resistance_ohm() == 1000.0
+    load.set_resistance_ohm(math.inf)
+    assert "INPut OFF" in resource.sent[-4:]
+
+
+def test_load_refuses_nonsense_resistance() -> None:
+    with pytest.raises(ValueError):
+        ResistanceLoad(FakeResource(LOAD_IDN), "load").set_resistance_ohm(-5)
+
+
+def _analyzer_resource() -> FakeResource:
+    accepting = FakeResource(ANALYZER_IDN)
+    accepting.replies = _AcceptAll(accepting.replies, {
+        "MEASure:CURRent? (@1)": "0.0100002",
+        "FETCh:ARRay:CURRent? (@1)": "0.001,0.002,0.003,0.004",
+        "FETCh:ARRay:VOLTage? (@2)": "1.0,2.0,3.0,4.0",
+    })
+    return accepting
+
+
+class _AcceptAll(dict):
+    """Every setting command is accepted silently; listed queries answer."""
+
+    def __init__(self, base: dict, queries: dict) -> None:
+        super().__init__({**base, **queries})
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str | None:
+        return self.get(key)
+
+
+def test_analyzer_roles_and_reading() -> None:
+    resource = _analyzer_resource()
+    analyzer = PowerAnalyzer(resource, "analyzer")
+    analyzer.configure_roles()
+    assert "EMULation AMETer,(@1)" in resource.sent and "EMULation VMETer,(@2)" in resource.sent
+    assert "OUTPut ON,(@1,2)" in resource.sent
+    assert analyzer.measure_current_a() == pytest.approx(0.0100002)
+
+
+def test_analyzer_trace_with_pretrigger() -> None:
+    resource = _analyzer_resource()
+    analyzer = PowerAnalyzer(resource, "analyzer")
+    analyzer.arm_trace(1e-3, 4, pretrigger_points=1, trigger="CURRENT", level_a=0.0015)
+    assert "SENSe:SWEep:OFFSet:POINts -1,(@1,2)" in resource.sent
+    assert "TRIGger:ACQuire:SOURce CURRent1,(@1,2)" in resource.sent
+    trace = analyzer.fetch_trace()
+    np.testing.assert_allclose(trace.time_s, [-1e-3, 0.0, 1e-3, 2e-3])
+    np.testing.assert_allclose(trace.current_a, [0.001, 0.002, 0.003, 0.004])
+    assert trace.voltage_v is not None and trace.voltage_v[-1] == 4.0
+    assert resource.timeout == 5000.0  # restored after the long fetch
+
+
+def test_analyzer_refuses_level_trigger_without_level() -> None:
+    with pytest.raises(ValueError, match="level_a"):
+        PowerAnalyzer(_analyzer_resource(), "analyzer").arm_trace(1e-3, 4, trigger="CURRENT")
+
+
+def test_analyzer_bad_trace_reply_named() -> None:
+    resource = _analyzer_resource()
+    resource.replies["FETCh:ARRay:CURRent? (@1)"] = "0.1,oops"
+    analyzer = PowerAnalyzer(resource, "analyzer")
+    analyzer.arm_trace(1e-3, 2)
+    with pytest.raises(InstrumentResponseError, match="oops"):
+        analyzer.fetch_trace(with_voltage=False)
