@@ -19,6 +19,8 @@ from rig.instruments.scpi import MS_PER_S, ScpiInstrument
 HIGH_CURRENT_RANGE_A = 0.1
 DEFAULT_INTERVAL_S = 20.48e-6
 DEFAULT_POINTS = 1024
+# Keysight meters report an over-range reading as +9.91E+37; anything this large is not a value.
+OVERLOAD_THRESHOLD = 9.9e37
 # Margin on top of the acquisition time when waiting for a trace: command latency and transfer.
 FETCH_MARGIN_S = 2.0
 
@@ -93,13 +95,19 @@ class PowerAnalyzer(ScpiInstrument):
 
     def measure_current_a(self) -> float:
         self._single_reading_settings()
-        return self.query_float(f"MEASure:CURRent? {_channels(self.current_channel)}")
+        return self._reading(f"MEASure:CURRent? {_channels(self.current_channel)}")
 
     def measure_voltage_v(self) -> float:
         if self.voltage_channel is None:
             raise ValueError(f"{self.name}: no voltmeter channel configured on this analyzer")
         self._single_reading_settings()
-        return self.query_float(f"MEASure:VOLTage? {_channels(self.voltage_channel)}")
+        return self._reading(f"MEASure:VOLTage? {_channels(self.voltage_channel)}")
+
+    def _reading(self, command: str) -> float:
+        value = self.query_float(command)
+        if abs(value) >= OVERLOAD_THRESHOLD:
+            raise InstrumentResponseError(self.name, command, f"{value:g}", "over range")
+        return value
 
     def measure_current_samples_a(self) -> np.ndarray:
         """The samples of one new acquisition at the integration settings (for type-A stats)."""

@@ -226,3 +226,10 @@ def test_analyzer_bad_trace_reply_named() -> None:
     analyzer.arm_trace(1e-3, 2)
     with pytest.raises(InstrumentResponseError, match="oops"):
         analyzer.fetch_trace(with_voltage=False)
+
+
+def test_analyzer_over_range_reading_is_an_error() -> None:
+    resource = _analyzer_resource()
+    resource.replies["MEASure:CURRent? (@1)"] = "+9.91E+37"
+    with pytest.raises(InstrumentResponseError, match="over range"):
+        PowerAnalyzer(resource, "analyzer").measure_current_a()
