@@ -1,0 +1,259 @@
+"""The main job: characterise, calibrate, write back and verify one unit, recording everything.
+
+A library function (no CLI, no pytest): `rig calibrate` and the fixtures call it. Every measured point
+is committed to the store before the next is taken; whatever way the run ends, the slot is made safe
+and the run's state in the store says how it ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from rig.keys import KeySource
+from rig.metrology.decision import DecisionRule, Verdict, worst_verdict
+from rig.procedures.accuracy import AccuracySweep
+from rig.procedures.calibrate import (
+    CalibrationFit,
+    CalibrationRefused,
+    ReadbackMismatch,
+    bound_violations,
+    fit_calibration,
+    write_calibration,
+)
+from rig.procedures.characterise import characterisation_plan, characterise
+from rig.procedures.grid import accuracy_grid
+from rig.procedures.points import MeasuredPoint
+from rig.records.cal_table import TablePaths, coefficients_dict, write_table
+from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
+from rig.slot import DueDateOverride, OpenSlot, open_slot
+from rig.spec import ProductSpec
+from rig.station import Station
+
+log = logging.getLogger(__name__)
+
+BOW_NOTE = (
+    "The unit's calibration model is linear; the fit residuals above are how far the unit's bow"
+    " (integral non-linearity) leaves the fitted line from the analyzer's truth at each point."
+)
+
+
+class Progress(Protocol):
+    def phase(self, name: str, total: int) -> None: ...
+    def advance(self) -> None: ...
+
+
+class NoProgress:
+    def phase(self, name: str, total: int) -> None:
+        log.info("phase %s (%d steps)", name, total)
+
+    def advance(self) -> None:
+        pass
+
+
+@dataclass
+class CalibrationJob:
+    station: Station
+    slot: int
+    keys: KeySource
+    spec: ProductSpec
+    store: ResultsStore
+    rule: DecisionRule = DecisionRule.GUARD_BAND
+    operator: str = "unknown"
+    calibrations_dir: Path = Path("calibrations")
+    reports_dir: Path = Path("reports")
+    expected_serial: str | None = None
+    override: DueDateOverride | None = None
+    ambient: dict | None = None
+    today: dt.date = field(default_factory=dt.date.today)
+    progress: Progress = field(default_factory=NoProgress)
+    build_report: Callable[[ResultsStore, int, Path], Path | None] | None = None
+
+
+@dataclass
+class CalibrationOutcome:
+    verdict: str  # "PASS", "FAIL" or "ERROR"
+    reason: str
+    unit_serial: str | None = None
+    run_id: int | None = None
+    table: TablePaths | None = None
+    report: Path | None = None
+    points: list[MeasuredPoint] = field(default_factory=list)
+
+
+def _record(point: MeasuredPoint) -> PointRecord:
+    return PointRecord(
+        phase=point.phase, requirement=point.requirement.key, clause=point.requirement.clause,
+        name=point.name, measured=point.measured, unit=point.unit, verdict=point.verdict,
+        parameters=dict(point.parameters), nominal=point.nominal, lower=point.lower, upper=point.upper,
+        expanded_uncertainty=point.budget.expanded, tur=point.decision.tur,
+        budget=point.budget.as_dict(), raw=dict(point.raw),
+    )
+
+
+def _instruments(slot: OpenSlot) -> list[dict]:
+    rows = []
+    for role, asset in slot.assets.items():
+        rows.append({"role": role, "id": asset.id, "model": asset.model, "serial": asset.serial,
+                     "certificate": asset.certificate,
+                     "cal_due": asset.cal_due.isoformat() if asset.cal_due else None,
+                     "resource": asset.resource})
+    ident = slot.dut.identity
+    rows.append({"role": "unit under test", "id": "dut", "model": ident.model, "serial": ident.serial,
+                 "certificate": "", "cal_due": None, "resource": slot.station.slot(slot.number).dut})
+    return rows
+
+
+class _Run:
+    """One run's state: the open slot, the store's run id, what has been measured so far."""
+
+    def __init__(self, job: CalibrationJob, slot: OpenSlot) -> None:
+        self.job, self.slot = job, slot
+        self.points: list[MeasuredPoint] = []
+        ident = slot.dut.identity
+        self.serial, self.firmware = ident.serial, ident.firmware
+        self.settings = {
+            "settle_after_load_s": slot.settle_after_load_s,
+            "settle_after_setpoint_s": slot.settle_after_setpoint_s,
+            "spec": job.spec.document,
+            "key_source": job.keys.describe(),
+            "virtual_bench": job.station.virtual,
+            "overdue_instruments": slot.overdue,
+        }
+        override = None
+        if job.override is not None:
+            override = {"reason": job.override.reason, "operator": job.override.operator}
+        self.run_id = job.store.start_run(
+            kind="calibrate", station=job.station.name, slot=slot.number, operator=job.operator,
+            unit_serial=self.serial, unit_model=ident.model, firmware=self.firmware,
+            decision_rule=job.rule.value, instruments=_instruments(slot), ambient=job.ambient,
+            settings=self.settings, override=override,
+        )
+
+    def sink(self, point: MeasuredPoint) -> None:
+        self.job.store.add_point(self.run_id, _record(point))
+        self.points.append(point)
+        self.job.progress.advance()
+
+    def sweep(self, phase: str) -> list[MeasuredPoint]:
+        grid = accuracy_grid(self.job.spec, self._load_max_power_w())
+        self.job.progress.phase(phase.replace("_", "-"), len(grid) + sum(p.waveform == "DC" for p in grid) * 2)
+        sweep = AccuracySweep(self.slot, self.job.spec, self.job.rule, phase, self.sink)
+        return sweep.run(grid)
+
+    def _load_max_power_w(self) -> float:
+        load_id = self.job.station.slot(self.slot.number).load.instrument
+        power = self.job.station.figures(load_id).max_power_w
+        if power is None:
+            raise ValueError(f"load model of {load_id!r} states no power rating; the rig will not guess one")
+        return power
+
+    def characterise_and_fit(self) -> CalibrationFit:
+        plan = characterisation_plan(self.job.spec)
+        self.job.progress.phase("characterise", 2 * len(plan))
+        raw = characterise(self.slot, self.job.spec, on_point=lambda p: self.job.progress.advance())
+        self.raw_points = raw
+        return fit_calibration(raw, self.job.spec, self.job.today)
+
+
+def requirement_verdicts(points: list[MeasuredPoint], phase: str) -> dict[str, tuple[MeasuredPoint, Verdict]]:
+    """Worst verdict per requirement over one phase's points, with the point of least margin."""
+    by_req: dict[str, list[MeasuredPoint]] = {}
+    for p in points:
+        if p.phase == phase:
+            by_req.setdefault(p.requirement.key, []).append(p)
+    result = {}
+    for key, pts in by_req.items():
+        worst = min(pts, key=lambda p: p.decision.margin)
+        result[key] = (worst, worst_verdict([p.decision.verdict for p in pts]))
+    return result
+
+
+def run_calibration(job: CalibrationJob) -> CalibrationOutcome:
+    """Open the slot, run the job, always leave the slot safe. Errors propagate to the caller after
+    the run is marked in the store; a refused calibration is a FAIL outcome, not an error."""
+    with open_slot(job.station, job.slot, expected_unit_serial=job.expected_serial, override=job.override,
+                   today=job.today) as slot:
+        run = _Run(job, slot)
+        try:
+            outcome = _calibrate(run)
+        except BaseException as exc:
+            slot.make_safe()
+            status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
+            job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
+            raise
+        slot.make_safe()
+    job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason)
+    if job.build_report is not None:
+        outcome.report = job.build_report(job.store, run.run_id, job.reports_dir)
+    return outcome
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _calibrate(run: _Run) -> CalibrationOutcome:
+    job, slot = run.job, run.slot
+    slot.arm_watchdog()
+    before = slot.dut.read_calibration()
+    run.sweep("as_found")
+    fit = run.characterise_and_fit()
+    problems = bound_violations(fit.coefficients, job.spec)
+    if problems:
+        _store_calibration(run, before, fit, written=False, readback_ok=None, notes="; ".join(problems))
+        reason = str(CalibrationRefused(problems))
+        return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
+    job.progress.phase("write", 1)
+    try:
+        written = write_calibration(slot, fit.coefficients, job.keys, job.spec)
+    except ReadbackMismatch as exc:
+        _store_calibration(run, before, fit, written=True, readback_ok=False, notes=str(exc))
+        return CalibrationOutcome("FAIL", str(exc), run.serial, run.run_id, points=run.points)
+    job.progress.advance()
+    _store_calibration(run, before, fit, written=True, readback_ok=True, notes="")
+    run.sweep("as_left")
+    verdicts = requirement_verdicts(run.points, "as_left")
+    for key, (worst, verdict) in verdicts.items():
+        job.store.set_requirement_verdict(run.run_id, key, worst.requirement.clause, verdict.value,
+                                          worst.decision.margin)
+    failing = sorted(k for k, (_, v) in verdicts.items() if v is not Verdict.PASS)
+    verdict = "FAIL" if failing else "PASS"
+    reason = ("as-left not inside the spec (with guard band) for: " + ", ".join(failing)) if failing else (
+        "all as-left points inside the spec")
+    table = write_table(job.calibrations_dir, _table(run, before, written, fit, verdict))
+    return CalibrationOutcome(verdict, reason, run.serial, run.run_id, table, points=run.points)
+
+
+def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:
+    residuals = fit.residual_summary()
+    old, new = coefficients_dict(before), coefficients_dict(fit.coefficients)
+    for pol in ("POS", "NEG"):
+        run.job.store.add_calibration(run.run_id, CalibrationRecord(
+            polarity=pol, before=old[pol] | {"v_gain": old["v_gain"], "v_offset": old["v_offset"]},
+            after=new[pol] | {"v_gain": new["v_gain"], "v_offset": new["v_offset"]},
+            residuals={k: v for k, v in residuals.items() if k.endswith(pol) or k == "vadc"},
+            written=written, readback_ok=readback_ok, notes=notes,
+        ))
+
+
+def _table(run: _Run, before, written, fit: CalibrationFit, verdict: str) -> dict:
+    job = run.job
+    rows = {phase: [p.as_row() for p in run.points if p.phase == phase] for phase in ("as_found", "as_left")}
+    return {
+        "serial": run.serial, "model": run.slot.dut.identity.model, "firmware": run.firmware,
+        "date": job.today.isoformat(),
+        "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "station": job.station.name, "slot": run.slot.number, "operator": job.operator,
+        "run_id": run.run_id, "verdict": verdict,
+        "instruments": [i for i in _instruments(run.slot) if i["role"] != "unit under test"],
+        "coefficients": coefficients_dict(written), "previous_coefficients": coefficients_dict(before),
+        "fit_residuals": fit.residual_summary(), "bow_note": BOW_NOTE,
+        "characterisation": [vars(p) for p in run.raw_points],
+        "as_found": rows["as_found"], "as_left": rows["as_left"],
+    }
