@@ -293,6 +293,11 @@ class SlotCircuit:
     def in_compliance(self, t_s: float | None = None) -> bool:
         return bool(self._scalar(t_s, 2))
 
+    def values_at(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Noiseless current (A) and voltage (V) at past instants (for level triggers)."""
+        current_a, voltage_v, _ = self._evaluate(np.asarray(t_s, dtype=float), noise=False)
+        return current_a, voltage_v
+
     def sample(self, t0_s: float, interval_s: float, points: int) -> tuple[np.ndarray, np.ndarray]:
         """Current (A) and voltage (V) at t0 + k·interval, with the unit's output noise."""
         if points < 1 or interval_s < 0:

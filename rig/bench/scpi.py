@@ -27,10 +27,12 @@ MESSAGES = {
     -108: "Parameter not allowed",
     -109: "Missing parameter",
     -113: "Undefined header",
+    -211: "Trigger ignored",
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
     -230: "Data corrupt or stale",
+    -241: "Hardware missing",
     -300: "Device-specific error",
     -350: "Queue overflow",
     -363: "Input buffer overrun",
@@ -114,8 +116,11 @@ def parse_bool(text: str) -> bool:
 
 
 def _keyword_forms(keyword: str) -> tuple[str, str]:
-    short = re.match(r"[A-Z0-9*_]*", keyword).group(0) or keyword.upper()
-    return short, keyword.upper()
+    """"CURRent1" -> ("CURR1", "CURRENT1"): upper-case prefix plus any numeric suffix."""
+    digits = re.search(r"[0-9]*$", keyword).group(0)
+    stem = keyword[: len(keyword) - len(digits)]
+    short = re.match(r"[A-Z*_]*", stem).group(0) or stem.upper()
+    return short + digits, keyword.upper()
 
 
 def parse_choice(text: str, choices: tuple[str, ...]) -> str:
