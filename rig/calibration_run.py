@@ -174,19 +174,24 @@ def requirement_verdicts(points: list[MeasuredPoint], phase: str) -> dict[str, t
 
 
 def run_calibration(job: CalibrationJob) -> CalibrationOutcome:
-    """Open the slot, run the job, always leave the slot safe. Errors propagate to the caller after
-    the run is marked in the store; a refused calibration is a FAIL outcome, not an error."""
+    """Open the slot, run the job on it, always leave the slot safe."""
     with open_slot(job.station, job.slot, expected_unit_serial=job.expected_serial, override=job.override,
                    today=job.today) as slot:
-        run = _Run(job, slot)
-        try:
-            outcome = _calibrate(run)
-        except BaseException as exc:
-            slot.make_safe()
-            status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
-            job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
-            raise
+        return calibrate_slot(job, slot)
+
+
+def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
+    """Run the job on an open slot. Errors propagate to the caller after the run is marked in the
+    store; a refused calibration is a FAIL outcome, not an error. The slot is safe on return."""
+    run = _Run(job, slot)
+    try:
+        outcome = _calibrate(run)
+    except BaseException as exc:
         slot.make_safe()
+        status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
+        job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
+        raise
+    slot.make_safe()
     job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason)
     if job.build_report is not None:
         outcome.report = job.build_report(job.store, run.run_id, job.reports_dir)

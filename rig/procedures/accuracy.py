@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from itertools import groupby
 
 from rig.metrology.decision import DecisionRule
 from rig.metrology.uncertainty import MeterAccuracy, load_tolerance_component, reading_budget
@@ -91,63 +90,76 @@ class AccuracySweep:
             "after_setpoint_s": slot.settle_after_setpoint_s,
         }
         self._setpoint_ma = 0.0
+        self._group: tuple | None = None  # (polarity, waveform, freq, duty) of the running session
+        self._load_ohm: float | None = None
 
     def run(self, grid: Iterable[GridPoint]) -> list[MeasuredPoint]:
-        dut = self.slot.dut
-        self.slot.ammeter.set_current_range_a(self.spec.setpoint.max_ma / MA_PER_A)
-        dut.test_on()
+        """Every point in order; the output is off at the end, however the sweep ends."""
         taken: list[MeasuredPoint] = []
         try:
-            for (polarity, waveform, freq, duty), points in groupby(
-                grid, key=lambda p: (p.polarity, p.waveform, p.freq_hz, p.duty_pct)
-            ):
-                taken += self._run_group(polarity, waveform, freq, duty, list(points))
+            for point in grid:
+                self.goto(point)
+                taken += self.measure(point)
         finally:
-            dut.output_off()
+            self.finish()
         return taken
 
-    def _run_group(
-        self, polarity: str, waveform: str, freq: float | None, duty: float | None,
-        points: list[GridPoint],
-    ) -> list[MeasuredPoint]:
+    def goto(self, point: GridPoint) -> None:
+        """Bring the unit and the load to a grid point from wherever they are, the safe way round:
+        a new polarity or waveform ends the session first; a new load is switched with the output at
+        the lower of the two setpoints."""
         dut = self.slot.dut
-        dut.set_polarity(polarity)
-        if waveform == "DC":
-            dut.set_mode_dc()
-        else:
-            dut.set_mode_pulsed(freq, duty)
-        dut.test_ramp(SWEEP_RAMP_MA_PER_S)
-        taken = []
-        started = False
-        for load, at_load in groupby(points, key=lambda p: p.load_ohm):
-            at_load = list(at_load)
-            self._set_setpoint(at_load[0].setpoint_ma, started)
-            self.slot.load.set_resistance_ohm(load)
-            if not started:
-                dut.start()
-                started = True
-                time.sleep(self._ramp_s(0.0, at_load[0].setpoint_ma))
+        group = (point.polarity, point.waveform, point.freq_hz, point.duty_pct)
+        if group != self._group:
+            self._end_session()
+            self.slot.ammeter.set_current_range_a(self.spec.setpoint.max_ma / MA_PER_A)
+            dut.test_on()
+            dut.set_polarity(point.polarity)
+            if point.waveform == "DC":
+                dut.set_mode_dc()
+            else:
+                dut.set_mode_pulsed(point.freq_hz, point.duty_pct)
+            dut.test_ramp(SWEEP_RAMP_MA_PER_S)
+            dut.set_current_ma(point.setpoint_ma)
+            self.slot.load.set_resistance_ohm(point.load_ohm)
+            dut.start()
+            self._group, self._load_ohm = group, point.load_ohm
+            time.sleep(self._ramp_s(0.0, point.setpoint_ma) + self.slot.settle_after_load_s)
+            self._setpoint_ma = point.setpoint_ma
+            return
+        if point.load_ohm != self._load_ohm:
+            self._set_setpoint(min(point.setpoint_ma, self._setpoint_ma))
+            self.slot.load.set_resistance_ohm(point.load_ohm)
+            self._load_ohm = point.load_ohm
             time.sleep(self.slot.settle_after_load_s)
-            for point in at_load:
-                self._set_setpoint(point.setpoint_ma, started)
-                taken += self._measure(point)
-        dut.stop()
+        self._set_setpoint(point.setpoint_ma)
+
+    def finish(self) -> None:
+        """End the session and leave test mode; output off."""
+        try:
+            self._end_session()
+        finally:
+            self.slot.dut.output_off()
+
+    def _end_session(self) -> None:
+        if self._group is None:
+            return
+        self._group = None
+        self.slot.dut.stop()
         wait_until_idle(self.slot, self._ramp_s(self._setpoint_ma, 0.0) + 1.0)
         self._setpoint_ma = 0.0
-        return taken
 
     def _ramp_s(self, from_ma: float, to_ma: float) -> float:
         return abs(to_ma - from_ma) / SWEEP_RAMP_MA_PER_S
 
-    def _set_setpoint(self, setpoint_ma: float, running: bool) -> None:
-        if math.isclose(setpoint_ma, self._setpoint_ma) and running:
+    def _set_setpoint(self, setpoint_ma: float) -> None:
+        if math.isclose(setpoint_ma, self._setpoint_ma):
             return
         self.slot.dut.set_current_ma(setpoint_ma)
-        if running:
-            time.sleep(self._ramp_s(self._setpoint_ma, setpoint_ma) + self.slot.settle_after_setpoint_s)
+        time.sleep(self._ramp_s(self._setpoint_ma, setpoint_ma) + self.slot.settle_after_setpoint_s)
         self._setpoint_ma = setpoint_ma
 
-    def _measure(self, point: GridPoint) -> list[MeasuredPoint]:
+    def measure(self, point: GridPoint) -> list[MeasuredPoint]:
         pulsed = point.waveform != "DC"
         acquisition = pulsed_acquisition(self.figures, point.freq_hz) if pulsed else dc_acquisition(
             self.figures

@@ -1,0 +1,143 @@
+"""`rig calibrate`: calibrate the unit(s) of a station; exit 0 PASS, 1 FAIL, 2 an error stopped it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+
+from rig.calibration_run import CalibrationJob, CalibrationOutcome, run_calibration
+from rig.commands.run_support import (
+    EXIT_ERROR,
+    EXIT_FAIL,
+    EXIT_PASS,
+    RichProgress,
+    add_station_options,
+    sigterm_as_interrupt,
+    station_context,
+)
+from rig.metrology.decision import DecisionRule
+from rig.records.store import ResultsStore
+from rig.slot import DueDateOverride
+from rig.spec import load_spec
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("calibrate", help="calibrate a unit: as-found, fit, write back, as-left")
+    add_station_options(parser)
+    parser.add_argument("--spec", default=None, help="product spec file (default: the shipped IX-30 spec)")
+    parser.add_argument("--rule", choices=[r.name.lower() for r in DecisionRule], default="guard_band",
+                        help="decision rule (ILAC-G8): guard_band (w = U, default) or simple")
+    parser.add_argument("--calibrations", type=Path, default=Path("calibrations"))
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--override-due", metavar="REASON", help="run although an instrument is past due")
+    parser.add_argument("--ambient-temp-c", type=float, default=None)
+    parser.add_argument("--ambient-rh-pct", type=float, default=None)
+    parser.set_defaults(func=run)
+
+
+def _report_builder():
+    try:
+        module = importlib.import_module("rig.records.report")
+    except ModuleNotFoundError:
+        return None
+
+    def build(store, run_id, out_dir):
+        return module.build_report(store, run_id, out_dir).html
+
+    return build
+
+
+def _print_outcome(console: Console, slot: int, outcome: CalibrationOutcome) -> None:
+    colour = {"PASS": "bold green", "FAIL": "bold red"}.get(outcome.verdict, "bold yellow")
+    console.print(f"[{colour}]slot {slot} {outcome.unit_serial or ''}: {outcome.verdict}[/] - {outcome.reason}")
+    if outcome.table:
+        console.print(f"  calibration table: {outcome.table.json_path} (and {outcome.table.csv_path.name})")
+    if outcome.report:
+        console.print(f"  report: {outcome.report}")
+    if outcome.run_id is not None:
+        console.print(f"  run id: {outcome.run_id}")
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=False)
+    try:
+        spec = load_spec(args.spec)
+        ambient = None
+        if args.ambient_temp_c is not None or args.ambient_rh_pct is not None:
+            ambient = {"temperature_c": args.ambient_temp_c, "humidity_pct": args.ambient_rh_pct}
+        with sigterm_as_interrupt(), station_context(args) as ctx, ResultsStore(args.db) as store:
+            numbers = [args.slot] if args.slot else [s.slot for s in ctx.station.slots]
+            override = DueDateOverride(args.override_due, args.operator) if args.override_due else None
+
+            def one(number: int, progress) -> CalibrationOutcome:
+                job = CalibrationJob(
+                    station=ctx.station, slot=number, keys=ctx.keys, spec=spec, store=store,
+                    rule=DecisionRule[args.rule.upper()], operator=args.operator,
+                    calibrations_dir=args.calibrations, reports_dir=args.reports,
+                    expected_serial=args.serial if len(numbers) == 1 else None, override=override,
+                    ambient=ambient, today=dt.date.today(), progress=progress,
+                    build_report=_report_builder(),
+                )
+                return run_calibration(job)
+
+            with RichProgress(console, "") as progress:
+                if len(numbers) == 1:
+                    outcomes = {numbers[0]: _guarded(one, numbers[0], progress)}
+                else:
+                    with ThreadPoolExecutor(max_workers=len(numbers)) as pool:
+                        futures = {n: pool.submit(_guarded, one, n, _SlotProgress(progress, n)) for n in numbers}
+                        outcomes = {n: f.result() for n, f in futures.items()}
+    except KeyboardInterrupt as exc:
+        console.print(f"[bold yellow]stopped: {exc or 'interrupted (Ctrl-C)'}; output off, run marked aborted[/]")
+        return EXIT_ERROR
+    except Exception as exc:  # one line for the operator, never a traceback
+        log.debug("run stopped", exc_info=True)
+        console.print(f"[bold yellow]ERROR[/] {_describe(exc)}")
+        return EXIT_ERROR
+    for number, outcome in outcomes.items():
+        _print_outcome(console, number, outcome)
+    verdicts = {o.verdict for o in outcomes.values()}
+    if "ERROR" in verdicts:
+        return EXIT_ERROR
+    return EXIT_FAIL if "FAIL" in verdicts else EXIT_PASS
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) < 600 else text[:600] + "..."
+
+
+def _guarded(one, number: int, progress) -> CalibrationOutcome:
+    """A slot's error becomes its ERROR outcome, so other slots finish their runs."""
+    try:
+        return one(number, progress)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        log.debug("slot %d stopped", number, exc_info=True)
+        return CalibrationOutcome("ERROR", _describe(exc))
+
+
+class _SlotProgress:
+    """Per-slot phases on the shared progress display."""
+
+    def __init__(self, progress: RichProgress, number: int) -> None:
+        self.progress, self.number, self.task = progress, number, None
+
+    def phase(self, name: str, total: int) -> None:
+        bar = self.progress.bar
+        if self.task is not None:
+            bar.update(self.task, completed=bar.tasks[self.task].total)
+        self.task = bar.add_task(f"slot {self.number} {name}", total=total)
+
+    def advance(self) -> None:
+        if self.task is not None:
+            self.progress.bar.advance(self.task)

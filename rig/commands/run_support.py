@@ -1,0 +1,95 @@
+"""What every measuring subcommand shares: station options, the embedded bench, signals, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rig.keys import KeySource
+from rig.station import Station, load_station
+from rig.virtual_bench import VirtualBenchProcess
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+def add_station_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--station", help="station file (TOML); without it the rig starts its own virtual bench")
+    parser.add_argument("--slot", type=int, default=None, help="slot number (default: every slot of the station)")
+    parser.add_argument("--serial", help="expected serial number of the unit (as scanned); refused on mismatch")
+    parser.add_argument("--operator", default=os.environ.get("RIG_OPERATOR") or getpass.getuser())
+    parser.add_argument("--db", default=None, help="results store URL (default: RIG_DB_URL or reports/results.sqlite)")
+    parser.add_argument("--bench-slots", type=int, default=1, help="virtual bench only: number of slots")
+    parser.add_argument("--bench-seed", type=int, default=None, help="virtual bench only: seed of the units' errors")
+    parser.add_argument("--bench-fault", action="append", default=[], help="virtual bench only: a fault to switch on")
+
+
+@dataclass
+class StationContext:
+    station: Station
+    keys: KeySource
+
+
+@contextlib.contextmanager
+def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
+    """The named station, or a virtual bench started for this run and stopped after it."""
+    if args.station:
+        station = load_station(args.station)
+        yield StationContext(station, KeySource(station.unlock_keys))
+        return
+    serials = [args.serial] if args.serial else []
+    with VirtualBenchProcess(
+        slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault
+    ) as bench:
+        yield StationContext(bench.station, bench.keys)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that every `finally` runs (output off, load safe)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise Terminated("terminated by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class RichProgress:
+    """A progress bar per phase."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self.label = label
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def phase(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[self.task].total)
+        self.task = self.bar.add_task(f"{self.label} {name}", total=total)
+
+    def advance(self) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task)
