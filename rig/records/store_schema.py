@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from rig.records import digest
+
+if TYPE_CHECKING:
+    from rig.metrology.decision import Decision
+    from rig.metrology.uncertainty import Budget
 
 NAME_LEN = 128
 SHORT_LEN = 32
@@ -200,6 +204,21 @@ class PointRecord:
     raw: dict | None = None
     taken_at: datetime | None = None
     seq: int | None = None  # None: the next number in the run
+
+    @classmethod
+    def from_decision(cls, decision: Decision, *, phase: str, requirement: str, clause: str,
+                      name: str, unit: str, parameters: dict | None = None,
+                      nominal: float | None = None, budget: Budget | None = None,
+                      raw: dict | None = None) -> PointRecord:
+        """A point from a decision (limits, U, TUR, verdict) and the budget behind its U."""
+        return cls(phase=phase, requirement=requirement, clause=clause, name=name,
+                   measured=decision.measured, unit=unit, verdict=decision.verdict.value,
+                   parameters=parameters or {}, nominal=nominal, lower=decision.lower,
+                   upper=decision.upper, expanded_uncertainty=decision.expanded_uncertainty,
+                   tur=decision.tur, budget=None if budget is None else budget.as_dict(),
+                   raw={**(raw or {}), "decision": {
+                       "rule": decision.rule.value, "margin": decision.margin,
+                       "guard_band": decision.guard_band, "low_tur": decision.low_tur}})
 
 
 @dataclass
