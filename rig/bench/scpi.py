@@ -388,7 +388,8 @@ class ScpiServer:
 
     def stop(self) -> None:
         self._server.stopping.set()
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.close_clients()
         self._server.server_close()
 

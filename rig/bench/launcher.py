@@ -1,0 +1,212 @@
+"""Start a virtual bench: per slot one circuit, one emulated IX-30 on a pty, one analyzer and one
+load on their own TCP ports; describe it as one JSON line (the rig's only view of it).
+
+Everything per unit (errors, noise, unlock key) derives from (serial, seed), so runs repeat.
+Faults are names: firmware faults go to the firmware, unit faults change the physics here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rig.bench.analyzer import PowerAnalyzer
+from rig.bench.faults import UNCORRECTABLE_ERROR_SCALE, UnknownFaultError, validate_fault_names
+from rig.bench.load import ResistanceDecade
+from rig.bench.physics import SlotCircuit, UnitErrors
+from rig.bench.scpi import ScpiServer
+from rig.spec import load_spec
+
+FIRST_SERIAL_NUMBER = 123
+SERIAL_FORMAT = "SN{:06d}"
+KEY_HEX_CHARS = 16
+EXIT_USAGE = 2
+_PORTS_PER_SLOT = 2
+
+
+def derived_seed(serial: str, seed: int, purpose: str) -> int:
+    """A stable 63-bit seed for one purpose of one unit (hash, not Python's salted hash())."""
+    digest = hashlib.sha256(f"{purpose}:{serial}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def unlock_key(serial: str, seed: int) -> str:
+    return hashlib.sha256(f"unlock:{serial}:{seed}".encode()).hexdigest()[:KEY_HEX_CHARS].upper()
+
+
+def parse_faults(specs: Iterable[str], slots: int) -> list[frozenset[str]]:
+    """`NAME` applies to every slot, `SLOT:NAME` to one; unknown names raise UnknownFaultError."""
+    per_slot: list[set[str]] = [set() for _ in range(slots)]
+    for spec in specs:
+        where, _, name = spec.rpartition(":")
+        validate_fault_names([name])
+        if not where:
+            for chosen in per_slot:
+                chosen.add(name)
+            continue
+        if not where.isdigit() or not 1 <= int(where) <= slots:
+            raise UnknownFaultError(f"fault {spec!r}: slot must be 1..{slots}")
+        per_slot[int(where) - 1].add(name)
+    return [frozenset(chosen) for chosen in per_slot]
+
+
+@dataclass
+class BenchSlot:
+    """One slot's parts, wired to one circuit."""
+
+    slot: int
+    serial: str
+    key: str
+    faults: frozenset[str]
+    circuit: SlotCircuit
+    analyzer: PowerAnalyzer
+    load: ResistanceDecade
+    analyzer_server: ScpiServer
+    load_server: ScpiServer
+    firmware: object = None
+    port: object = None
+
+    def describe(self) -> dict:
+        return {
+            "slot": self.slot,
+            "analyzer": self.analyzer_server.resource,
+            "load": self.load_server.resource,
+            "dut": self.port.path if self.port is not None else None,
+            "serial": self.serial,
+            "key": self.key,
+            "faults": sorted(self.faults),
+            "analyzer_serial": self.analyzer.idn.split(",")[2],
+            "load_serial": self.load.idn.split(",")[2],
+        }
+
+
+class VirtualBench:
+    """`with VirtualBench(slots=2) as bench: bench.description` (in-process, for tests too)."""
+
+    def __init__(self, slots: int = 1, serials: Sequence[str] = (), seed: int = 0,
+                 faults: Iterable[str] = (), port_base: int | None = None,
+                 with_units: bool = True) -> None:
+        """with_units=False: instruments and physics only, for tests that drive the circuit."""
+        if slots < 1 or len(serials) > slots:
+            raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
+        self.seed = seed
+        self.port_base = port_base
+        self.with_units = with_units
+        self._serials = list(serials) + [SERIAL_FORMAT.format(FIRST_SERIAL_NUMBER + k)
+                                         for k in range(len(serials), slots)]
+        self._faults = parse_faults(faults, slots)
+        self.slots: list[BenchSlot] = []
+
+    def start(self) -> VirtualBench:
+        try:
+            for index, serial in enumerate(self._serials):
+                self._build_slot(index + 1, serial, self._faults[index])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _port(self, slot: int, offset: int) -> int:
+        return 0 if self.port_base is None else self.port_base + _PORTS_PER_SLOT * (slot - 1) + offset
+
+    def _build_slot(self, slot: int, serial: str, faults: frozenset[str]) -> None:
+        scale = UNCORRECTABLE_ERROR_SCALE if "uncorrectable" in faults else 1.0
+        errors = UnitErrors.from_seed(derived_seed(serial, self.seed, "errors"), scale=scale)
+        circuit = SlotCircuit(errors, derived_seed(serial, self.seed, "noise"),
+                              v_max_v=load_spec().compliance.v_max_nominal_v)
+        instrument_seed = derived_seed(serial, self.seed, "instruments")
+        analyzer = PowerAnalyzer(circuit, f"MY{instrument_seed % 10**8:08d}", instrument_seed)
+        load = ResistanceDecade(circuit, f"RD{instrument_seed % 10**6:06d}", instrument_seed + 2)
+        parts = BenchSlot(
+            slot=slot, serial=serial, key=unlock_key(serial, self.seed), faults=faults,
+            circuit=circuit, analyzer=analyzer, load=load,
+            analyzer_server=ScpiServer(analyzer, port=self._port(slot, 0)),
+            load_server=ScpiServer(load, port=self._port(slot, 1)),
+        )
+        # Listed before anything starts, so that stop() after a failure cleans up what did.
+        self.slots.append(parts)
+        load.start()
+        parts.analyzer_server.start()
+        parts.load_server.start()
+        if self.with_units:
+            self._start_unit(parts)
+
+    def _start_unit(self, parts: BenchSlot) -> None:
+        # Imported here: the firmware's modules are only needed once a unit is actually built.
+        from rig.bench.firmware import Ix30Firmware
+        from rig.bench.pty_port import PtySerialPort
+
+        holder: dict[str, Ix30Firmware] = {}
+        port = PtySerialPort(on_line=lambda line: holder["fw"].receive_line(line))
+        firmware = Ix30Firmware(parts.circuit, serial=parts.serial, unlock_key=parts.key,
+                                faults=parts.faults, send=port.write)
+        holder["fw"] = firmware
+        parts.firmware, parts.port = firmware, port
+        firmware.start()
+        port.start()
+
+    def stop(self) -> None:
+        for parts in self.slots:
+            # The unit first: its output goes off before the meters and the load disappear.
+            if parts.firmware is not None:
+                parts.firmware.stop()
+            if parts.port is not None:
+                parts.port.close()
+            for server in (parts.analyzer_server, parts.load_server):
+                server.stop()
+            parts.analyzer.close()
+            parts.load.close()
+        self.slots = []
+
+    @property
+    def description(self) -> dict:
+        slots = [parts.describe() for parts in self.slots]
+        return {
+            "analyzer": slots[0]["analyzer"],
+            "load": slots[0]["load"],
+            "dut": [s["dut"] for s in slots],
+            "slots": slots,
+        }
+
+    def __enter__(self) -> VirtualBench:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rig bench", description="Serve a virtual bench.")
+    parser.add_argument("--slots", type=int, default=1)
+    parser.add_argument("--serial", action="append", default=[], help="repeat, in slot order")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fault", action="append", default=[], help="NAME or SLOT:NAME")
+    parser.add_argument("--port-base", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base)
+    except (UnknownFaultError, ValueError) as exc:
+        print(f"rig bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with bench:
+            print(json.dumps(bench.description), flush=True)
+            while not stop.wait(1.0):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
