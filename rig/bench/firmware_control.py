@@ -1,0 +1,290 @@
+"""The emulated IX-30's control core: session state machine, output, cut-offs, watchdog.
+
+`ControlCore` holds the unit's state and the transitions the commands and the control tick make.
+Every method is called with the firmware's lock held (see firmware.py); events go to `_emit` and
+leave after the reply of the request that caused them, or at the end of the tick.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rig.bench.faults import FirmwareBehaviour
+from rig.bench.firmware_calibration import CalibrationMemory, dac_code
+from rig.bench.firmware_cutoffs import CutoffMonitor, OutputSample
+from rig.bench.firmware_output import OutputRamp
+from rig.bench.firmware_protocol import (
+    ERR_FAULT,
+    ERR_STATE,
+    FAULT,
+    FAULT_NAMES,
+    FAULT_NONE,
+    IDLE,
+    ON,
+    RAMP_DOWN,
+    RAMP_UP,
+    RUNAWAY_RATE_MA_PER_S,
+    SESSION_ACTIVE,
+    TEST,
+    CommandError,
+)
+from rig.spec import ProductSpec
+
+MA_PER_A = 1000.0
+
+
+@dataclass
+class Settings:
+    """What the host sets; lost on RESET."""
+
+    target_ma: float
+    ramp_ma_per_s: float
+    timer_s: float
+    polarity: str = "POS"
+    pulse: tuple[float, float] | None = None  # (freq_hz, duty_pct); None = DC
+    test_ramp_ma_per_s: float | None = None  # TEST:RAMP override, test mode only
+    wdog_s: float = 0.0
+
+    @classmethod
+    def defaults(cls, spec: ProductSpec) -> Settings:
+        # Default session length is the longest allowed: the timer is a safety net, not a dose.
+        return cls(
+            target_ma=spec.setpoint.min_ma,
+            ramp_ma_per_s=spec.ramp.rate_default_ma_per_s,
+            timer_s=spec.timer.max_s,
+        )
+
+
+class ControlCore:
+    def __init__(
+        self,
+        circuit,
+        spec: ProductSpec,
+        behaviour: FirmwareBehaviour,
+        calibration: CalibrationMemory,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.circuit = circuit
+        self.spec = spec
+        self.behaviour = behaviour
+        self.calibration = calibration
+        self._clock = clock
+        self._events: list[str] = []
+        self._cutoffs = CutoffMonitor(spec, behaviour)
+        self._ramp = OutputRamp(
+            reramp_enabled=behaviour.reramp_enabled,
+            snap_headroom_ma=spec.compliance_recovery.overshoot_max_ma / 2,
+            floor_ma=spec.setpoint.resolution_ma,
+        )
+        circuit.set_v_max(behaviour.v_max_v)
+        self._power_on()
+
+    # ----- read-only views
+    @property
+    def state(self) -> str:
+        """The reported state: TEST stands for IDLE while in test mode."""
+        return TEST if self._session == IDLE and self.test_mode else self._session
+
+    @property
+    def fault_code(self) -> int:
+        return self._fault
+
+    @property
+    def dac_code(self) -> int:
+        return self._code
+
+    @property
+    def injection(self) -> str:
+        return self._injection
+
+    def ramp_rate_ma_per_s(self) -> float:
+        """The rate in force (the configured one, or TEST:RAMP's in test mode)."""
+        override = self.settings.test_ramp_ma_per_s
+        if self.test_mode and override is not None:
+            return override
+        return self.settings.ramp_ma_per_s
+
+    def _emit(self, body: str) -> None:
+        self._events.append(body)
+
+    # ----- transitions requested by commands
+    def set_test_mode(self, enabled: bool) -> None:
+        if enabled == self.test_mode:
+            return
+        if enabled and self._session != IDLE:
+            raise CommandError(ERR_STATE)
+        before = self.state
+        if not enabled:
+            # Leaving test mode removes what it set up, so no injection outlives it.
+            self._output_off()
+            self._injection = "NONE"
+            self.settings.test_ramp_ma_per_s = None
+            if self._session in SESSION_ACTIVE:
+                self._session = IDLE
+        self.test_mode = enabled
+        if self.state != before:
+            self._emit(f"!STATE {self.state}")
+
+    def start_session(self) -> None:
+        if self._fault != FAULT_NONE:
+            raise CommandError(ERR_FAULT)
+        if self._session != IDLE or self._raw_code > 0:
+            raise CommandError(ERR_STATE)
+        self._ramp.reset()
+        self._cutoffs.reset()
+        self._runaway_ma = 0.0
+        self._session_start_s = self._clock()
+        self._set_session(RAMP_UP)
+
+    def stop_session(self) -> None:
+        self._raw_code = 0
+        if self._session in (RAMP_UP, ON):
+            self._ramp.hold()
+            self._set_session(RAMP_DOWN)
+        self._apply_output()
+
+    def clear_fault(self) -> None:
+        if self._session != FAULT:
+            return
+        if self._injection != "NONE":  # the cause persists
+            raise CommandError(ERR_FAULT)
+        self._fault = FAULT_NONE
+        self._cutoffs.reset()
+        self._set_session(IDLE)
+
+    def drive_raw(self, code: int) -> None:
+        if not self.test_mode or (code > 0 and self._session != IDLE):
+            raise CommandError(ERR_STATE)
+        self._raw_code = code
+        self._runaway_ma = 0.0
+        self._apply_output()
+
+    def inject(self, name: str) -> None:
+        if not self.test_mode:
+            raise CommandError(ERR_STATE)
+        self._injection = name
+        if name == "NONE":
+            self._runaway_ma = 0.0
+
+    def set_polarity(self, polarity: str) -> None:
+        if self._session != IDLE or self._raw_code > 0:
+            raise CommandError(ERR_STATE)
+        self.settings.polarity = polarity
+        self.circuit.set_dac(0, polarity)
+
+    def set_pulse(self, pulse: tuple[float, float] | None) -> None:
+        self.settings.pulse = pulse
+        if pulse is None:
+            self.circuit.set_pulse(None)
+        else:
+            freq_hz, duty_pct = pulse
+            self.circuit.set_pulse(freq_hz, duty_pct / 100.0)
+
+    # ----- internal transitions
+    def _power_on(self) -> None:
+        self.settings = Settings.defaults(self.spec)
+        self.test_mode = False
+        self._session = IDLE
+        self._fault = FAULT_NONE
+        self._raw_code = 0
+        self._injection = "NONE"
+        self._runaway_ma = 0.0
+        self._code = 0
+        now_s = self._clock()
+        self._session_start_s = now_s
+        self._last_rx_s = now_s
+        self._last_tick_s = now_s
+        self._ramp.reset()
+        self._cutoffs.reset()
+        self.circuit.set_pulse(None)
+        self.circuit.set_dac(0, self.settings.polarity)
+
+    def _set_session(self, session: str) -> None:
+        before = self.state
+        self._session = session
+        if self.state != before:
+            self._emit(f"!STATE {self.state}")
+
+    def _output_off(self) -> None:
+        self._raw_code = 0
+        self._runaway_ma = 0.0
+        self._ramp.reset()
+        self._drive(0)
+
+    def _drive(self, code: int) -> None:
+        if code != self._code:
+            self._code = code
+            self.circuit.set_dac(code, self.settings.polarity)
+
+    # ----- the control tick
+    def _control_step(self, now_s: float, dt_s: float) -> None:
+        """One control period: session ramp and timer, runaway, output, cut-offs, watchdog."""
+        self._advance_session(now_s, dt_s)
+        if self._injection == "RUNAWAY" and self._code > 0:
+            self._runaway_ma += RUNAWAY_RATE_MA_PER_S * dt_s
+        self._apply_output()
+        self._check_cutoffs(now_s)
+        self._check_watchdog(now_s)
+
+    def _advance_session(self, now_s: float, dt_s: float) -> None:
+        rate = self.ramp_rate_ma_per_s() * self.behaviour.ramp_factor
+        if self._session in (RAMP_UP, ON):
+            session_s = self.settings.timer_s * self.behaviour.timer_factor
+            if now_s - self._session_start_s >= session_s:
+                self._ramp.hold()
+                self._set_session(RAMP_DOWN)
+        if self._session in (RAMP_UP, ON):
+            if self._code > 0:
+                actual_ma = abs(self.circuit.current_a(now_s)) * MA_PER_A
+                in_compliance = self.circuit.in_compliance(now_s)
+                self._ramp.track_compliance(in_compliance, actual_ma, rate, dt_s)
+            reached = self._ramp.advance(self.settings.target_ma, rate, dt_s)
+            self._set_session(ON if reached else RAMP_UP)
+        elif self._session == RAMP_DOWN and self._ramp.advance(0.0, rate, dt_s):
+            self._ramp.reset()
+            self._set_session(IDLE)
+
+    def _apply_output(self) -> None:
+        cal = self.calibration.in_use.for_polarity(self.settings.polarity)
+        code_max = self.spec.calibration_nominal.dac_code_max
+        if self._raw_code > 0:
+            climb = round(self._runaway_ma * cal.dac_gain)
+            self._drive(min(code_max, self._raw_code + climb))
+        elif self._session in SESSION_ACTIVE:
+            self._drive(dac_code(cal, self._ramp.output_ma + self._runaway_ma, code_max))
+        else:
+            self._drive(0)
+
+    def _check_cutoffs(self, now_s: float) -> None:
+        if self._session == FAULT:
+            return
+        if self._code == 0:
+            # Source switch open: only µA of leakage flow, nothing can trip; skip the model.
+            self._cutoffs.reset()
+            return
+        cal = self.calibration.in_use.for_polarity(self.settings.polarity)
+        raw = self._raw_code > 0
+        target_ma = self.settings.target_ma
+        sample = OutputSample(
+            current_ma=abs(self.circuit.current_a(now_s)) * MA_PER_A,
+            voltage_v=abs(self.circuit.voltage_v(now_s)),
+            output_on=True,
+            trip_setpoint_ma=None if raw else max(target_ma, self._ramp.output_ma),
+            contact_setpoint_ma=(self._raw_code - cal.dac_offset) / cal.dac_gain if raw else target_ma,
+        )
+        fault = self._cutoffs.check(sample, now_s)
+        if fault != FAULT_NONE:
+            self._output_off()
+            self._fault = fault
+            self._emit(f"!FAULT {fault} {FAULT_NAMES[fault]}")
+            self._set_session(FAULT)
+
+    def _check_watchdog(self, now_s: float) -> None:
+        wdog_s = self.settings.wdog_s
+        output_on = self._session in SESSION_ACTIVE or self._raw_code > 0
+        if wdog_s > 0 and output_on and now_s - self._last_rx_s >= wdog_s:
+            self._output_off()
+            self._emit("!WDOG")
+            self._set_session(IDLE)

@@ -1,0 +1,68 @@
+"""Soft start/stop and compliance recovery: the regulator setpoint the firmware drives, in mA.
+
+Two parts, combined by `output_ma = min(level_ma, ceiling_ma)`:
+- `level_ma`, the soft-start ramp, moves toward its target at the configured rate;
+- `ceiling_ma`, active only while or after the output was in compliance, follows the actual current
+  so that when the load drops the current re-ramps from where it was instead of stepping to the
+  setpoint (dut-protocol.md section 1, compliance recovery).
+Pure logic over explicit time steps; the firmware calls it once per control tick.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# While in compliance the ceiling creeps down at this rate, so that it settles just at the
+# compliance boundary whatever the unit's output gain error; the dither this leaves is about
+# rate x tick (0.01 mA), far inside the 0.5 mA recovery overshoot the spec allows.
+COMPLIANCE_SERVO_MA_PER_S = 10.0
+
+
+@dataclass
+class OutputRamp:
+    reramp_enabled: bool
+    # On entering compliance the ceiling snaps to the actual current plus this headroom; the servo
+    # then takes it the rest of the way.
+    snap_headroom_ma: float
+    # The ceiling never goes below this: into an open circuit the source must stay on (at V_max)
+    # for loss of contact to be seen, rather than be servoed to zero.
+    floor_ma: float
+    level_ma: float = 0.0
+    ceiling_ma: float = math.inf
+
+    @property
+    def output_ma(self) -> float:
+        return min(self.level_ma, self.ceiling_ma)
+
+    def reset(self) -> None:
+        self.level_ma = 0.0
+        self.ceiling_ma = math.inf
+
+    def hold(self) -> None:
+        """Continue from what is driven now (STOP while limited ramps down from the limit)."""
+        self.level_ma = self.output_ma
+        self.ceiling_ma = math.inf
+
+    def advance(self, target_ma: float, rate_ma_per_s: float, dt_s: float) -> bool:
+        """Move the soft-start level toward the target; True once it is there."""
+        step_ma = rate_ma_per_s * dt_s
+        if self.level_ma < target_ma:
+            self.level_ma = min(target_ma, self.level_ma + step_ma)
+        else:
+            self.level_ma = max(target_ma, self.level_ma - step_ma)
+        return self.level_ma == target_ma
+
+    def track_compliance(
+        self, in_compliance: bool, actual_ma: float, rate_ma_per_s: float, dt_s: float
+    ) -> None:
+        if not self.reramp_enabled:
+            return
+        if in_compliance:
+            servo_ma_per_s = max(COMPLIANCE_SERVO_MA_PER_S, rate_ma_per_s)
+            snapped = min(self.ceiling_ma, self.output_ma, actual_ma + self.snap_headroom_ma)
+            self.ceiling_ma = max(self.floor_ma, snapped - servo_ma_per_s * dt_s)
+        elif math.isfinite(self.ceiling_ma):
+            self.ceiling_ma += rate_ma_per_s * dt_s
+            if self.ceiling_ma >= self.level_ma:
+                self.ceiling_ma = math.inf
