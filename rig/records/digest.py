@@ -140,7 +140,7 @@ class TamperFinding:
 
 
 def _row_findings(table: str, row: dict) -> list[TamperFinding]:
-    fields = TABLE_FIELDS.get(table, RUN_FIELDS)
+    fields = TABLE_FIELDS[table]
     sha, per_field = row_digests(row, fields)
     if sha == row.get("sha256"):
         return []
@@ -154,12 +154,17 @@ def _row_findings(table: str, row: dict) -> list[TamperFinding]:
 
 
 def _sequence_findings(header: dict, points: list[dict]) -> list[TamperFinding]:
+    """Points are numbered 1..n with no gap; a finished run also knows its n."""
     seqs = sorted(p["seq"] for p in points)
-    expected_n = header.get("n_points")
-    if expected_n is None:
-        expected_n = seqs[-1] if seqs else 0
+    sealed_n = header.get("n_points")
+    expected_n = sealed_n if sealed_n is not None else (seqs[-1] if seqs else 0)
     missing = sorted(set(range(1, expected_n + 1)) - set(seqs))
-    return [TamperFinding("points", None, s, "seq", "point missing (deleted?)") for s in missing]
+    findings = [TamperFinding("points", None, s, "seq", "point missing (deleted?)")
+                for s in missing]
+    findings += [TamperFinding("points", p["id"], p["seq"], "seq",
+                               f"point added after the run finished with {sealed_n} points")
+                 for p in points if sealed_n is not None and p["seq"] > sealed_n]
+    return findings
 
 
 def diff_runs_for_tamper(store: ResultsStore, run_id: int,

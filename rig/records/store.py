@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -154,7 +154,11 @@ class ResultsStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         self.engine = _make_engine(self.url)
-        Base.metadata.create_all(self.engine)
+        try:
+            Base.metadata.create_all(self.engine)
+        except (IntegrityError, ProgrammingError):
+            # Another station created the tables at the same moment: theirs will do.
+            Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -207,6 +207,22 @@ def test_tampered_header_and_deleted_point_are_named(store):
     assert found == {("runs", None, "verdict"), ("points", 2, "seq")}
 
 
+def test_point_slipped_in_after_finish_is_named(store):
+    run_id = start(store)
+    store.add_point(run_id, point("p0"))
+    store.finish_run(run_id, status="finished", verdict="PASS")
+    forged = store.rows(run_id)["points"][0]
+    with store.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO points (run_id, seq, phase, requirement, clause, name, parameters,"
+            " measured, unit, verdict, taken_at, sha256, field_digests)"
+            " SELECT run_id, 2, phase, requirement, clause, name, parameters, measured, unit,"
+            " verdict, taken_at, sha256, field_digests FROM points WHERE id = :i"),
+            {"i": forged["id"]})
+    found = {(f.table, f.seq, f.field) for f in diff_runs_for_tamper(store, run_id)}
+    assert ("points", 2, "seq") in found
+
+
 def test_canonical_json_is_stable(store):
     run_id = start(store)
     store.add_point(run_id, point("p", 0.1 + 0.2))
