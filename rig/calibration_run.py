@@ -85,7 +85,8 @@ class CalibrationOutcome:
     points: list[MeasuredPoint] = field(default_factory=list)
 
 
-def _record(point: MeasuredPoint) -> PointRecord:
+def record_of(point: MeasuredPoint) -> PointRecord:
+    """A measured point as the store keeps it."""
     return PointRecord(
         phase=point.phase, requirement=point.requirement.key, clause=point.requirement.clause,
         name=point.name, measured=point.measured, unit=point.unit, verdict=point.verdict,
@@ -135,7 +136,7 @@ class _Run:
         )
 
     def sink(self, point: MeasuredPoint) -> None:
-        self.job.store.add_point(self.run_id, _record(point))
+        self.job.store.add_point(self.run_id, record_of(point))
         self.points.append(point)
         self.job.progress.advance()
 
