@@ -150,6 +150,14 @@ def _ambient(ambient: dict | None) -> tuple[float | None, float | None]:
             digest.storable_float(ambient.get("humidity_pct")))
 
 
+def _settings_with_override(settings: dict | None, override: dict | None) -> dict:
+    """Settings as given, plus the whole override (who allowed it, ...) beside its reason."""
+    merged = dict(settings or {})
+    if override:
+        merged["due_override"] = dict(override)
+    return merged
+
+
 class ResultsStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
@@ -191,7 +199,8 @@ class ResultsStore:
                       ambient_temp_c=temp_c, ambient_rh_pct=rh_pct,
                       due_override=bool(override and override.get("active", True)),
                       due_override_reason=str((override or {}).get("reason", "")),
-                      settings=digest.storable_json(settings or {}), message="",
+                      settings=digest.storable_json(_settings_with_override(settings, override)),
+                      message="",
                       rig_version=_rig_version(), host=socket.gethostname(), pid=pid,
                       process_start=process_start_marker(pid))
             session.add(run)

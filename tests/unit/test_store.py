@@ -83,6 +83,7 @@ def test_run_round_trip(store):
     assert run["decision_rule"] == "guard band w = U" and run["n_points"] == 3
     assert run["ambient_temp_c"] == 23.4 and run["settings"]["settle_s"] == 0.01
     assert run["due_override"] and "QA ticket" in run["due_override_reason"]
+    assert run["settings"]["due_override"]["reason"] == run["due_override_reason"]
     assert run["host"] and run["pid"] == os.getpid() and run["finished_at"] >= run["started_at"]
     assert [(i["role"], str(i["cal_due"]), i["resource"]) for i in run["instruments"]] == [
         ("ammeter", "2031-01-31", INSTRUMENTS[0]["resource"]),
