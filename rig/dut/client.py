@@ -31,6 +31,8 @@ ERR_CRC = 2  # dut-protocol.md section 5: the request was not executed, so resen
 MAKER = "IONTO"
 ACTIVE_STATES = ("RAMP_UP", "ON")
 TEST_STATE = "TEST"
+RAMP_DOWN_STATE = "RAMP_DOWN"
+RAMP_DOWN_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Ix30Client(CalibrationCommands):
         self._request_lock = threading.Lock()
         self._stop = threading.Event()
         self._reader_error: str | None = None
+        self._test_mode = False
         self._reader = threading.Thread(target=self._read_loop, name=f"ix30 {self.port_name}",
                                          daemon=True)
         self._reader.start()
@@ -363,9 +366,11 @@ class Ix30Client(CalibrationCommands):
 
     def test_on(self) -> None:
         self._command("TEST ON")
+        self._test_mode = True
 
     def test_off(self) -> None:
         self._command("TEST OFF")
+        self._test_mode = False
 
     def test_dac(self, code: int) -> None:
         self._command(f"TEST:DAC {int(code):d}")
@@ -388,30 +393,43 @@ class Ix30Client(CalibrationCommands):
             self._send("RESET", "RESET")
         boot = self.wait_for_event("!BOOT", boot_timeout_s, after_s=sent_s)
         self.forget_wrong_key()
+        self._test_mode = False
         return boot.body.partition(" ")[2].strip()
 
     def output_off(self) -> None:
         """Safe state, best effort, never raises: stop a session, zero a raw DAC drive, leave
-        test mode; then read back the state for the log."""
-        try:
-            state = self.state().state
-        except DutError as exc:
-            log.error("%s: safe state: cannot read STATE? (%s); stopping blind", self.port_name, exc)
-            state = None
-        steps = []
+        test mode once the ramp-down is over; then read back the state for the log."""
+        state = self._state_or_none()
         if state is None or state in ACTIVE_STATES:
-            steps.append("STOP")
-        if state is None or state == TEST_STATE:
-            steps += ["TEST:DAC 0", "TEST OFF"]
-        for body in steps:
-            try:
-                self.request(body)
-            except DutError as exc:
-                log.warning("%s: safe state: %s", self.port_name, exc)
+            self._best_effort("STOP")
+            state = self._wait_ramp_over()
+        if state is None or state == TEST_STATE or self._test_mode:
+            self._best_effort("TEST:DAC 0")
+            self._best_effort("TEST OFF")
+        final = self._state_or_none()
+        log.info("%s: safe state: now %s", self.port_name, final or "unknown")
+
+    def _state_or_none(self) -> str | None:
         try:
-            log.info("%s: safe state: now %s", self.port_name, self.state())
+            return self.state().state
         except DutError as exc:
-            log.error("%s: safe state not confirmed: %s", self.port_name, exc)
+            log.error("%s: safe state: STATE? failed: %s", self.port_name, exc)
+            return None
+
+    def _best_effort(self, body: str) -> None:
+        try:
+            self.request(body)
+        except DutError as exc:
+            log.warning("%s: safe state: %s", self.port_name, exc)
+
+    def _wait_ramp_over(self) -> str | None:
+        # TEST OFF is refused while the output ramps down; a slow ramp is left to finish alone.
+        deadline = time.monotonic() + RAMP_DOWN_WAIT_S
+        state = self._state_or_none()
+        while state in (*ACTIVE_STATES, RAMP_DOWN_STATE) and time.monotonic() < deadline:
+            time.sleep(READ_POLL_S)
+            state = self._state_or_none()
+        return state
 
     def close(self) -> None:
         self._stop.set()
