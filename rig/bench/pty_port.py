@@ -56,6 +56,9 @@ class PtySerialPort:
         for thread in self._threads:
             thread.start()
 
+    def start(self) -> None:
+        """The threads run from construction; start() exists for the launcher's start/stop pairing."""
+
     def write(self, frame: bytes) -> None:
         """Queue a frame; it reaches the client after the reply latency and its own byte time."""
         if not self._closed.is_set():
