@@ -148,8 +148,7 @@ class VirtualBench:
                                 faults=parts.faults, send=port.write)
         holder["fw"] = firmware
         parts.firmware, parts.port = firmware, port
-        firmware.start()
-        port.start()
+        firmware.start()  # the port's threads run from its construction
 
     def stop(self) -> None:
         for parts in self.slots:
