@@ -36,8 +36,12 @@ from rig.records.store_schema import (
     RunInstrument,
     Station,
     Unit,
+    get_or_create,
     naive_utc,
     point_values,
+    process_alive,
+    process_start_marker,
+    row_dict,
     text_value,
     utc_now,
 )
@@ -62,29 +66,6 @@ def default_url() -> str:
     return os.environ.get(DB_URL_ENV) or f"sqlite:///{repo_root() / DEFAULT_DB_RELPATH}"
 
 
-def process_start_marker(pid: int) -> str:
-    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # Field 22; the command name (field 2) may hold spaces, so count after its closing paren.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_alive(host: str, pid: int, start_marker: str) -> bool | None:
-    """True/False for a process on this host; None when it ran on another host."""
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not start_marker or process_start_marker(pid) == start_marker
-
-
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
@@ -107,21 +88,6 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _get_or_create(session: Session, model: type, keys: dict, extra: dict | None = None) -> Any:
-    """Select a row by its natural key, inserting it if absent; safe against a racing station."""
-    statement = select(model).filter_by(**keys)
-    found = session.scalars(statement).first()
-    if found is not None:
-        return found
-    try:
-        with session.begin_nested():
-            row = model(**keys, **(extra or {}))
-            session.add(row)
-        return row
-    except IntegrityError:
-        return session.scalars(statement).one()
-
-
 def _as_date(value: Any) -> date | None:
     if value is None or value == "":
         return None
@@ -138,10 +104,6 @@ def _rig_version() -> str:
 
 
 INSTRUMENT_KEYS = ("role", "model", "serial", "certificate", "cal_due")
-
-
-def _columns(row: Any) -> dict:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
 
 def _ambient(ambient: dict | None) -> tuple[float | None, float | None]:
@@ -192,8 +154,8 @@ class ResultsStore:
         pid = os.getpid()
         with Session(self.engine) as session, session.begin():
             run = Run(kind=kind, started_at=utc_now(), status=RUNNING, operator=operator,
-                      station=_get_or_create(session, Station, {"name": station}), slot=slot,
-                      unit=_get_or_create(session, Unit, {"serial": unit_serial},
+                      station=get_or_create(session, Station, {"name": station}), slot=slot,
+                      unit=get_or_create(session, Unit, {"serial": unit_serial},
                                           {"model": unit_model}),
                       firmware=firmware, decision_rule=text_value(decision_rule),
                       ambient_temp_c=temp_c, ambient_rh_pct=rh_pct,
@@ -213,7 +175,7 @@ class ResultsStore:
     def _attach_instrument(session: Session, run: Run, spec: dict) -> None:
         keys = {k: str(spec.get(k) or "") for k in INSTRUMENT_KEYS if k != "cal_due"}
         keys["cal_due"] = _as_date(spec.get("cal_due"))
-        instrument = _get_or_create(session, Instrument, keys)
+        instrument = get_or_create(session, Instrument, keys)
         details = {k: v for k, v in spec.items() if k not in (*INSTRUMENT_KEYS, "resource")}
         session.add(RunInstrument(run=run, instrument=instrument,
                                   resource=str(spec.get("resource", "")),
@@ -299,7 +261,7 @@ class ResultsStore:
 
     @staticmethod
     def _run_dict(session: Session, run: Run) -> dict:
-        data = _columns(run)
+        data = row_dict(run)
         data.update(station=run.station.name, unit_serial=run.unit.serial,
                     unit_model=run.unit.model)
         links = session.scalars(select(RunInstrument).where(RunInstrument.run_id == run.id)
@@ -337,7 +299,7 @@ class ResultsStore:
         tables = {"points": (Point, Point.seq), "calibrations": (Calibration, Calibration.id),
                   "requirement_verdicts": (RequirementVerdict, RequirementVerdict.id)}
         with Session(self.engine) as session:
-            return {name: [_columns(row) for row in session.scalars(
+            return {name: [row_dict(row) for row in session.scalars(
                         select(model).where(model.run_id == run_id).order_by(order))]
                     for name, (model, order) in tables.items()}
 

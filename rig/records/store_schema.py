@@ -1,4 +1,5 @@
-"""Tables of the results store (SQLAlchemy 2.x ORM, typed columns) and the records written.
+"""Tables of the results store (SQLAlchemy 2.x ORM, typed columns), the records written,
+and the row-level helpers the store uses (natural-key lookup, writer process identity).
 
 Times are naive UTC everywhere (SQLite keeps no time zone; PostgreSQL's `timestamp` neither),
 so the same row digests to the same bytes on both back ends.
@@ -6,9 +7,12 @@ so the same row digests to the same bytes on both back ends.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -22,8 +26,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from rig.records import digest
 
@@ -243,3 +249,45 @@ def point_values(run_id: int, point: PointRecord) -> dict:
     values.update(run_id=run_id, verdict=text_value(point.verdict),
                   taken_at=naive_utc(point.taken_at))
     return values
+
+
+def row_dict(row: Any) -> dict:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+def get_or_create(session: Session, model: type, keys: dict, extra: dict | None = None) -> Any:
+    """Select a row by its natural key, inserting it if absent; safe against a racing station."""
+    statement = select(model).filter_by(**keys)
+    found = session.scalars(statement).first()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            row = model(**keys, **(extra or {}))
+            session.add(row)
+        return row
+    except IntegrityError:
+        return session.scalars(statement).one()
+
+
+def process_start_marker(pid: int) -> str:
+    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22; the command name (field 2) may hold spaces, so count after its closing paren.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(host: str, pid: int, start_marker: str) -> bool | None:
+    """True/False for a process on this host; None when it ran on another host."""
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not start_marker or process_start_marker(pid) == start_marker
