@@ -148,7 +148,8 @@ class VirtualBench:
                                 faults=parts.faults, send=port.write)
         holder["fw"] = firmware
         parts.firmware, parts.port = firmware, port
-        firmware.start()  # the port's threads run from its construction
+        firmware.start()
+        port.start()
 
     def stop(self) -> None:
         for parts in self.slots:
