@@ -33,6 +33,16 @@ from rig.bench.firmware_protocol import (
 from rig.spec import ProductSpec
 
 MA_PER_A = 1000.0
+COMPLIANCE_QUERY_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class OutputReading:
+    """Magnitudes the firmware's sense circuits see at one instant."""
+
+    current_ma: float
+    voltage_v: float
+    in_compliance: bool
 
 
 @dataclass
@@ -221,14 +231,30 @@ class ControlCore:
     # ----- the control tick
     def _control_step(self, now_s: float, dt_s: float) -> None:
         """One control period: session ramp and timer, runaway, output, cut-offs, watchdog."""
-        self._advance_session(now_s, dt_s)
+        reading = self._read_output(now_s)
+        self._advance_session(now_s, dt_s, reading)
         if self._injection == "RUNAWAY" and self._code > 0:
             self._runaway_ma += RUNAWAY_RATE_MA_PER_S * dt_s
         self._apply_output()
-        self._check_cutoffs(now_s)
+        self._check_cutoffs(now_s, reading)
         self._check_watchdog(now_s)
 
-    def _advance_session(self, now_s: float, dt_s: float) -> None:
+    def _read_output(self, now_s: float) -> OutputReading:
+        """The output's current, voltage and compliance now: one model evaluation per tick.
+
+        A code set in this tick acts only after it (first-order lag), so one reading serves the
+        whole tick.
+        """
+        if self._code == 0:
+            return OutputReading(0.0, 0.0, False)
+        current_a, voltage_v = self.circuit.sample(now_s, 0.0, 1)
+        voltage_v = abs(float(voltage_v[0]))
+        # Below the compliance voltage the source cannot be limited; ask the model only near it.
+        near_v_max = voltage_v >= COMPLIANCE_QUERY_FRACTION * self.behaviour.v_max_v
+        in_compliance = near_v_max and self.circuit.in_compliance(now_s)
+        return OutputReading(abs(float(current_a[0])) * MA_PER_A, voltage_v, in_compliance)
+
+    def _advance_session(self, now_s: float, dt_s: float, reading: OutputReading) -> None:
         rate = self.ramp_rate_ma_per_s() * self.behaviour.ramp_factor
         if self._session in (RAMP_UP, ON):
             session_s = self.settings.timer_s * self.behaviour.timer_factor
@@ -237,9 +263,7 @@ class ControlCore:
                 self._set_session(RAMP_DOWN)
         if self._session in (RAMP_UP, ON):
             if self._code > 0:
-                actual_ma = abs(self.circuit.current_a(now_s)) * MA_PER_A
-                in_compliance = self.circuit.in_compliance(now_s)
-                self._ramp.track_compliance(in_compliance, actual_ma, rate, dt_s)
+                self._ramp.track_compliance(reading.in_compliance, reading.current_ma, rate, dt_s)
             reached = self._ramp.advance(self.settings.target_ma, rate, dt_s)
             self._set_session(ON if reached else RAMP_UP)
         elif self._session == RAMP_DOWN and self._ramp.advance(0.0, rate, dt_s):
@@ -257,7 +281,7 @@ class ControlCore:
         else:
             self._drive(0)
 
-    def _check_cutoffs(self, now_s: float) -> None:
+    def _check_cutoffs(self, now_s: float, reading: OutputReading) -> None:
         if self._session == FAULT:
             return
         if self._code == 0:
@@ -268,8 +292,8 @@ class ControlCore:
         raw = self._raw_code > 0
         target_ma = self.settings.target_ma
         sample = OutputSample(
-            current_ma=abs(self.circuit.current_a(now_s)) * MA_PER_A,
-            voltage_v=abs(self.circuit.voltage_v(now_s)),
+            current_ma=reading.current_ma,
+            voltage_v=reading.voltage_v,
             output_on=True,
             trip_setpoint_ma=None if raw else max(target_ma, self._ramp.output_ma),
             contact_setpoint_ma=(self._raw_code - cal.dac_offset) / cal.dac_gain if raw else target_ma,
