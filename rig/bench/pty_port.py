@@ -49,15 +49,18 @@ class PtySerialPort:
         self.path = os.ttyname(self._slave)
         self._outbox: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
         self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the reader and writer threads (once the line handler is ready for lines)."""
+        if self._threads or self._closed.is_set():
+            return
         self._threads = [
             threading.Thread(target=self._read_loop, name=f"pty-read {self.path}", daemon=True),
             threading.Thread(target=self._write_loop, name=f"pty-write {self.path}", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
-
-    def start(self) -> None:
-        """The threads run from construction; start() exists for the launcher's start/stop pairing."""
 
     def write(self, frame: bytes) -> None:
         """Queue a frame; it reaches the client after the reply latency and its own byte time."""
@@ -76,6 +79,7 @@ class PtySerialPort:
                 os.close(fd)
 
     def __enter__(self) -> PtySerialPort:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:

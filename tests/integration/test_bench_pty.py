@@ -26,6 +26,7 @@ def port() -> Iterator[PtySerialPort]:
     firmware = Ix30Firmware(circuit, serial="SN000123", unlock_key="k3y", send=pty.write, spec=SPEC)
     units.append(firmware)
     firmware.start()
+    pty.start()
     yield pty
     firmware.stop()
     pty.close()
