@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-from html import escape
+import re
+from dataclasses import dataclass
+from html import escape, unescape
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -249,3 +251,28 @@ def render(data: ReportData) -> str:
     meta_tags = "".join(f'<meta name="{k}" content="{escape(v)}">' for k, v in metas.items())
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{meta_tags}'
             f"<title>{escape(title)}</title><style>{STYLE}</style></head>{body}</html>\n")
+
+
+@dataclass(frozen=True)
+class ReportStamp:
+    """What a report says about the data it was built from."""
+
+    run_id: int
+    sha256: str
+    store_url: str
+    body_intact: bool
+
+
+def read_stamp(html_text: str) -> ReportStamp:
+    """The run id, digests and store URL recorded in a report; ValueError if it has none."""
+    found = dict(re.findall(r'<meta name="(rig-[a-z0-9-]+)" content="([^"]*)">', html_text))
+    missing = [m for m in (META_RUN_ID, META_SHA256) if m not in found]
+    if missing:
+        raise ValueError(f"not a rig report (no {', '.join(missing)} meta tag)")
+    try:
+        run_id = int(found[META_RUN_ID])
+    except ValueError:
+        raise ValueError(f"bad run id {found[META_RUN_ID]!r} in report") from None
+    recorded_body = found.get(META_BODY_SHA256)
+    return ReportStamp(run_id, unescape(found[META_SHA256]), unescape(found.get(META_STORE_URL, "")),
+                       recorded_body is None or recorded_body == body_sha256(html_text))
