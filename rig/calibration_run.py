@@ -141,7 +141,8 @@ class _Run:
         self.job.progress.advance()
 
     def sweep(self, phase: str) -> list[MeasuredPoint]:
-        grid = accuracy_grid(self.job.spec, self._load_max_power_w())
+        # As found, the unit may be uncalibrated: stay where its worst errors cannot trip it.
+        grid = accuracy_grid(self.job.spec, self._load_max_power_w(), uncalibrated=phase == "as_found")
         self.job.progress.phase(phase.replace("_", "-"), len(grid) + sum(p.waveform == "DC" for p in grid) * 2)
         sweep = AccuracySweep(self.slot, self.job.spec, self.job.rule, phase, self.sink)
         return sweep.run(grid)

@@ -26,6 +26,10 @@ from rig.spec import ProductSpec
 from rig.station import ModelFigures
 
 SWEEP_RAMP_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
+SETTLE_TIME_CONSTANTS = 5  # a stated settling time is five time constants (instruments.md)
+# During a ramp down the output lags the ramp by rate x tau; keep that lag under this share of the
+# over-current margin, or the unit (rightly) trips on its own lagging current.
+DOWN_RAMP_MARGIN_SHARE = 0.5
 MA_PER_A = 1000.0
 IDLE_STATES = ("IDLE", "TEST")
 STOP_POLL_S = 0.005
@@ -56,11 +60,20 @@ def voltage_meter(figures: ModelFigures, upper_v: float) -> MeterAccuracy:
     return MeterAccuracy(rng.gain_pct, rng.offset_v, rng.resolution_v, "V", name)
 
 
+class UnitFault(RuntimeError):
+    """The unit latched a fault (cut-off) where the procedure expected none."""
+
+
 def wait_until_idle(slot: OpenSlot, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while slot.dut.state().state not in IDLE_STATES:
+    while (state := slot.dut.state()).state not in IDLE_STATES:
+        if state.state == "FAULT":
+            code, name = slot.dut.fault()
+            raise UnitFault(f"unit {slot.dut.identity.serial} latched fault {code} {name} during the sweep")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"unit did not return to IDLE within {timeout_s:.2f} s after STOP")
+            raise TimeoutError(
+                f"unit did not return to IDLE within {timeout_s:.2f} s after STOP (state {state.state})"
+            )
         time.sleep(STOP_POLL_S)
 
 
@@ -90,6 +103,11 @@ class AccuracySweep:
             "after_setpoint_s": slot.settle_after_setpoint_s,
         }
         self._setpoint_ma = 0.0
+        self._rate_ma_per_s: float | None = None
+        tau_s = slot.station.dut_figures().settle_s / SETTLE_TIME_CONSTANTS
+        self.down_rate_ma_per_s = min(
+            SWEEP_RAMP_MA_PER_S, DOWN_RAMP_MARGIN_SHARE * spec.overcurrent.margin_ma / tau_s
+        )
         self._group: tuple | None = None  # (polarity, waveform, freq, duty) of the running session
         self._load_ohm: float | None = None
 
@@ -119,7 +137,8 @@ class AccuracySweep:
                 dut.set_mode_dc()
             else:
                 dut.set_mode_pulsed(point.freq_hz, point.duty_pct)
-            dut.test_ramp(SWEEP_RAMP_MA_PER_S)
+            self._rate_ma_per_s = None
+            self._use_rate(SWEEP_RAMP_MA_PER_S)
             dut.set_current_ma(point.setpoint_ma)
             self.slot.load.set_resistance_ohm(point.load_ohm)
             dut.start()
@@ -145,16 +164,24 @@ class AccuracySweep:
         if self._group is None:
             return
         self._group = None
+        self._use_rate(self.down_rate_ma_per_s)
         self.slot.dut.stop()
         wait_until_idle(self.slot, self._ramp_s(self._setpoint_ma, 0.0) + 1.0)
         self._setpoint_ma = 0.0
 
+    def _use_rate(self, rate_ma_per_s: float) -> None:
+        if rate_ma_per_s != self._rate_ma_per_s:
+            self.slot.dut.test_ramp(rate_ma_per_s)
+            self._rate_ma_per_s = rate_ma_per_s
+
     def _ramp_s(self, from_ma: float, to_ma: float) -> float:
-        return abs(to_ma - from_ma) / SWEEP_RAMP_MA_PER_S
+        rate = SWEEP_RAMP_MA_PER_S if to_ma > from_ma else self.down_rate_ma_per_s
+        return abs(to_ma - from_ma) / rate
 
     def _set_setpoint(self, setpoint_ma: float) -> None:
         if math.isclose(setpoint_ma, self._setpoint_ma):
             return
+        self._use_rate(SWEEP_RAMP_MA_PER_S if setpoint_ma > self._setpoint_ma else self.down_rate_ma_per_s)
         self.slot.dut.set_current_ma(setpoint_ma)
         time.sleep(self._ramp_s(self._setpoint_ma, setpoint_ma) + self.slot.settle_after_setpoint_s)
         self._setpoint_ma = setpoint_ma
@@ -194,7 +221,7 @@ class AccuracySweep:
             self.spec.dc_accuracy.max_fraction_of_v_max
         )
         load_line = load_tolerance_component(
-            magnitude_ma, point.load_ohm, self.load_figures.tolerance_pct or 0.0,
+            magnitude_ma / MA_PER_A, point.load_ohm, self.load_figures.tolerance_pct or 0.0,
             self.load_figures.tolerance_ohm or 0.0, in_compliance, result_unit="mA",
         )
         budget = reading_budget(

@@ -14,7 +14,10 @@ import numpy as np
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.station import ModelFigures
 
-MIN_WINDOW_S = 0.020  # at least as long as the analyzer's default reading (1024 x 20.48 us)
+# A pulse train is sampled, not integrated: the window spans whole periods, and a sample count
+# coprime with the period count puts every sample at a different phase of the pulse, so the mean
+# resolves the duty cycle to 1/points instead of to the few phases a commensurate grid repeats.
+MIN_PULSED_WINDOW_S = 0.100
 MA_PER_A = 1000.0
 
 
@@ -33,11 +36,14 @@ def dc_acquisition(figures: ModelFigures) -> Acquisition:
 
 
 def pulsed_acquisition(figures: ModelFigures, freq_hz: float) -> Acquisition:
-    """Whole pulse periods, at least MIN_WINDOW_S, at the finest interval the analyzer allows."""
+    """Whole pulse periods, at least MIN_PULSED_WINDOW_S, at the finest interval the analyzer
+    allows, with a sample count coprime with the number of periods."""
     period_s = 1.0 / freq_hz
-    periods = max(1, math.ceil(MIN_WINDOW_S / period_s))
+    periods = max(1, math.ceil(MIN_PULSED_WINDOW_S / period_s))
     window_s = periods * period_s
     points = int(window_s / figures.default_interval_s)
+    while math.gcd(points, periods) != 1:
+        points -= 1
     return Acquisition(window_s / points, points)
 
 
@@ -71,14 +77,14 @@ DC_REPEATABILITY_BLOCKS = 16
 def repeatability_samples(reading: Reading, freq_hz: float | None) -> np.ndarray:
     """Means of independent blocks of one acquisition, for the type-A line of the budget.
 
-    DC: equal blocks. Pulsed: one block per pulse period (a sample of a pulse train says nothing of
-    repeatability; a period's mean does). Fewer than two blocks: empty (no type-A line).
+    DC: equal blocks. Pulsed: blocks of whole pulse periods (a sample of a pulse train says nothing
+    of repeatability; the mean of whole periods does). Fewer than two blocks: empty (no type-A line).
     """
     samples = reading.current_samples_ma
-    if freq_hz is None:
-        blocks = DC_REPEATABILITY_BLOCKS
-    else:
-        blocks = int(round(reading.window_s * freq_hz))
+    blocks = DC_REPEATABILITY_BLOCKS
+    if freq_hz is not None:
+        periods = int(round(reading.window_s * freq_hz))
+        blocks = max((b for b in range(1, DC_REPEATABILITY_BLOCKS + 1) if periods % b == 0), default=1)
     if blocks < 2 or samples.size < blocks:
         return np.array([])
     usable = samples[: samples.size - samples.size % blocks]

@@ -77,6 +77,7 @@ def characterise(slot: OpenSlot, spec: ProductSpec, on_point=lambda p: None) -> 
         for polarity in POLARITIES:
             dut.test_dac(0)
             dut.set_polarity(polarity)
+            dut.set_mode_dc()  # a raw code drives the waveform in force: a pulsed one would read low
             current_load = None
             for load, code in plan:
                 if load != current_load:

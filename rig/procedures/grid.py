@@ -49,26 +49,48 @@ def load_power_ok(setpoint_ma: float, load_ohm: float, spec: ProductSpec, max_po
     return current_a * current_a * load_ohm <= max_power_w
 
 
+def worst_uncalibrated_ma(setpoint_ma: float, spec: ProductSpec) -> float:
+    """The most an uncalibrated unit may drive for a setpoint (spec's stated maximum errors)."""
+    unc, nominal = spec.uncalibrated, spec.calibration_nominal
+    full_scale_ma = nominal.dac_code_max / nominal.dac_gain
+    bow_ma = unc.bow_pct_of_full_scale / 100.0 * full_scale_ma
+    return setpoint_ma * (1.0 + unc.output_gain_pct / 100.0) + unc.output_offset_ma + bow_ma
+
+
+def safe_uncalibrated(setpoint_ma: float, spec: ProductSpec) -> bool:
+    """Whether an uncalibrated unit stays below its own over-current trip at this setpoint: as-found
+    points above it would (rightly) trip the unit instead of measuring its error."""
+    return worst_uncalibrated_ma(setpoint_ma, spec) < spec.overcurrent.threshold_ma(setpoint_ma)
+
+
 def accuracy_grid(
     spec: ProductSpec,
     max_power_w: float,
     *,
     polarities: tuple[str, ...] = POLARITIES,
     include_pulsed: bool = True,
+    uncalibrated: bool = False,
 ) -> list[GridPoint]:
     """Loads x setpoints x polarities x waveforms inside the spec's accuracy domain.
 
-    Ordered for the bench: per polarity and waveform, loads ascending and setpoints ascending, so that
-    a load is changed with the output at its lowest setpoint (no compliance excursion, no needless
-    loss-of-contact risk).
+    `uncalibrated`: leave out the setpoints an uncalibrated unit could drive into its own
+    over-current trip (see safe_uncalibrated).
+
+    Ordered for the bench: per polarity and waveform, setpoints ascending and, at each setpoint, the
+    loads ascending. The output then only ramps up within a session: a ramp down passes through the
+    band where an uncalibrated unit's errors exceed the over-current margin (it would trip), and a
+    load is switched at a setpoint valid for both loads (no compliance, no loss-of-contact risk).
     """
     points: list[GridPoint] = []
     finite_loads = [r for r in spec.test_loads.all_ohms() if math.isfinite(r)]
     for polarity in polarities:
-        for load in finite_loads:
-            for sp in DC_SETPOINTS_MA:
-                if spec.in_dc_accuracy_domain(sp, load) and load_power_ok(sp, load, spec, max_power_w):
-                    points.append(GridPoint(polarity, "DC", load, sp))
+        for sp in DC_SETPOINTS_MA:
+            for load in finite_loads:
+                if not (spec.in_dc_accuracy_domain(sp, load) and load_power_ok(sp, load, spec, max_power_w)):
+                    continue
+                if uncalibrated and not safe_uncalibrated(sp, spec):
+                    continue
+                points.append(GridPoint(polarity, "DC", load, sp))
         if not include_pulsed:
             continue
         pulsed = spec.pulsed_accuracy
@@ -77,8 +99,11 @@ def accuracy_grid(
                 continue
             if not (pulsed.duty_min_pct <= duty <= pulsed.duty_max_pct):
                 continue
-            for load in PULSED_LOADS_OHM:
-                for sp in PULSED_SETPOINTS_MA:
-                    if spec.in_dc_accuracy_domain(sp, load) and load_power_ok(sp, load, spec, max_power_w):
-                        points.append(GridPoint(polarity, "PULSED", load, sp, freq, duty))
+            for sp in PULSED_SETPOINTS_MA:
+                for load in PULSED_LOADS_OHM:
+                    if not (spec.in_dc_accuracy_domain(sp, load) and load_power_ok(sp, load, spec, max_power_w)):
+                        continue
+                    if uncalibrated and not safe_uncalibrated(sp, spec):
+                        continue
+                    points.append(GridPoint(polarity, "PULSED", load, sp, freq, duty))
     return points
