@@ -169,3 +169,41 @@ def figure_png(figure: Figure, dpi: int = PNG_DPI) -> bytes:
 def error_plot_pngs(points: pd.DataFrame, spec: ProductSpec) -> dict[str, bytes]:
     """PNG bytes per plotted requirement, for embedding in HTML."""
     return {requirement: figure_png(figure) for requirement, figure in error_figures(points, spec)}
+
+
+DELTA_FIGURE_SIZE_IN = (11.0, 4.5)
+# Beyond this many points the x labels overlap into a black bar; the CSV names every point.
+MAX_LABELLED_POINTS = 40
+LABELLED_BOTTOM = 0.4  # room for the point names written vertically
+CHANGE_COLOURS = {"newly fails": "tab:red", "worse": "tab:orange", "better": "tab:green",
+                  "fixed": "tab:blue", "moved": "tab:purple"}
+UNCHANGED_COLOUR = "tab:gray"
+
+
+def delta_figure(names: list[str], delta_fractions: list[float], changes: list[str],
+                 title: str) -> Figure:
+    """Bars of each point's change relative to its tolerance half-width; ±1 is a whole tolerance."""
+    figure = Figure(figsize=DELTA_FIGURE_SIZE_IN)
+    labelled = len(names) <= MAX_LABELLED_POINTS
+    figure.subplots_adjust(**{**SUBPLOT_MARGINS, "bottom": LABELLED_BOTTOM if labelled else
+                              SUBPLOT_MARGINS["bottom"]})
+    axes = figure.subplots()
+    xs = np.arange(len(names))
+    colours = [CHANGE_COLOURS.get(c, UNCHANGED_COLOUR) for c in changes]
+    axes.bar(xs, np.nan_to_num(np.asarray(delta_fractions, dtype=float)), color=colours)
+    for level in (-1.0, 1.0):
+        axes.axhline(level, color="tab:red", linewidth=0.8, linestyle="--")
+    axes.axhline(0.0, color="black", linewidth=0.5)
+    axes.set_ylabel("Δ measured / tolerance half-width")
+    axes.set_title(title)
+    if labelled:
+        axes.set_xticks(xs, names, rotation=90, fontsize="x-small")
+    else:
+        axes.set_xlabel("point (see CSV for names)")
+    for change, colour in CHANGE_COLOURS.items():
+        if change in changes:
+            axes.bar([], [], color=colour, label=change)
+    if any(c in CHANGE_COLOURS for c in changes):
+        axes.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axes.grid(True, axis="y", linewidth=0.3)
+    return figure
