@@ -6,6 +6,7 @@ Exit 0 when no point newly fails, 1 when one does, 2 when the runs could not be 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -36,6 +37,8 @@ from rig.records.report_html import number
 STYLES = {NEWLY_FAILS: "bold red", WORSE: "yellow", BETTER: "green", FIXED: "bold green",
           MISSING_IN_NEW: "magenta", ONLY_IN_NEW: "cyan"}
 PERCENT = 100.0
+# Piped or logged output gets no terminal width; point names must not be cut to "POS-D…".
+PIPED_WIDTH_CHARS = 200
 
 
 def _fraction(value: float | None) -> str:
@@ -66,7 +69,7 @@ def _compare(args: argparse.Namespace) -> int:
     finally:
         store.close()
     paths = write_outputs(comparison, Path(args.out))
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH_CHARS)
     console.print(changes_table(comparison, args.all))
     summary = ", ".join(f"{n} {change}" for change, n in comparison.counts().items())
     console.print(f"{len(comparison.changes)} points: {summary}")

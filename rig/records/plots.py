@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from rig.spec import ProductSpec
 
@@ -200,10 +201,9 @@ def delta_figure(names: list[str], delta_fractions: list[float], changes: list[s
         axes.set_xticks(xs, names, rotation=90, fontsize="x-small")
     else:
         axes.set_xlabel("point (see CSV for names)")
-    for change, colour in CHANGE_COLOURS.items():
-        if change in changes:
-            axes.bar([], [], color=colour, label=change)
-    if any(c in CHANGE_COLOURS for c in changes):
-        axes.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    handles = [Patch(color=colour, label=change) for change, colour in CHANGE_COLOURS.items()
+               if change in changes]
+    if handles:
+        axes.legend(handles=handles, fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     axes.grid(True, axis="y", linewidth=0.3)
     return figure
