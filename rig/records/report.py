@@ -167,7 +167,12 @@ def _requirement_row(key: str, clause: str, limit: str, rows: pd.DataFrame,
         return RequirementRow(key, clause, limit, 0, verdict, notes=notes or "not tested in this run")
     worst = deciding.loc[deciding.apply(_margin, axis=1).idxmin()]
     turs = [t for t in (_finite(v) for v in deciding["tur"]) if t is not None]
-    verdict = stored["verdict"] if stored else worst_verdict(list(deciding["verdict"])).value
+    verdict = worst_verdict(list(deciding["verdict"])).value
+    if stored and stored["verdict"] != verdict:
+        # A recorded verdict kinder than its own points must not hide a failing point.
+        notes = (f"recorded verdict {stored['verdict']} disagrees with the points ({verdict}); "
+                 f"the worse is shown. {notes}").strip()
+        verdict = worst_verdict([stored["verdict"], verdict]).value
     return RequirementRow(
         key, clause, limit, len(deciding), verdict, worst_name=str(worst["name"]),
         worst_measured=_finite(worst["measured"]), unit=str(worst["unit"]),

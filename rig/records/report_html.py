@@ -85,6 +85,10 @@ def _status_banner(data: ReportData) -> str:
     if data.overdue:
         names = ", ".join(f"{i.role} {i.model} s/n {i.serial} (due {i.cal_due})" for i in data.overdue)
         parts.append(f'<p class="alarm">INSTRUMENT PAST CALIBRATION DUE DATE: {escape(names)}</p>')
+    failing = [r.key for r in data.requirements if r.verdict not in ("PASS", "N/A")]
+    if header.get("verdict") == "PASS" and failing:
+        parts.append('<p class="alarm">Recorded overall verdict PASS disagrees with the requirement '
+                     f"verdicts: {escape(', '.join(failing))} did not pass.</p>")
     return "".join(parts)
 
 

@@ -189,3 +189,10 @@ def test_report_paths_are_under_out_dir(store, tmp_path):
     run_id = make_run(store)
     paths = build_report(store, run_id, tmp_path / "a" / "b")
     assert Path(paths.html).parent == tmp_path / "a" / "b"
+
+
+def test_recorded_verdict_cannot_hide_a_failing_point(store):
+    run_id = make_run(store, as_left_shift_ma=0.1)  # the 1 mA points fail; PASS was recorded
+    row = next(r for r in gather(store, run_id).requirements if r.key == "dc_accuracy")
+    assert row.verdict == "FAIL"
+    assert "recorded verdict PASS disagrees" in row.notes
