@@ -10,6 +10,7 @@ import pytest
 
 from rig.cli import main
 from rig.metrology.decision import DecisionRule, decide
+from rig.records import plots
 from rig.records.report import REQUIREMENT_KEYS, build_report, gather, public_url
 from rig.records.report_html import META_BODY_SHA256, META_SHA256, body_sha256
 from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
@@ -90,6 +91,12 @@ def make_run(store: ResultsStore, *, finish: bool = True, as_left_shift_ma: floa
 
 
 @pytest.fixture
+def no_plots(monkeypatch):
+    """For tests about something else: drawing the plots is most of a report's build time."""
+    monkeypatch.setattr(plots, "error_figures", lambda points, spec: [])
+
+
+@pytest.fixture
 def store(tmp_path):
     results = ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
     yield results
@@ -143,6 +150,7 @@ def test_html_report_content(store, tmp_path):
     assert paths.pdf is not None and paths.pdf.read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_unfinished_run_is_shown_as_such(store, tmp_path):
     run_id = make_run(store, finish=False)
     paths = build_report(store, run_id, tmp_path, SPEC)
@@ -156,6 +164,7 @@ def test_store_url_is_printed_without_password():
     assert "s3cret" not in shown and "db.example/results" in shown
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_rig_report_command(store, tmp_path, capsys):
     run_id = make_run(store)
     out = tmp_path / "out"
@@ -185,6 +194,7 @@ def test_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path, capsys):
     assert str(missing) in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_report_paths_are_under_out_dir(store, tmp_path):
     run_id = make_run(store)
     paths = build_report(store, run_id, tmp_path / "a" / "b")
