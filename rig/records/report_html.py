@@ -19,7 +19,7 @@ import pandas as pd
 from rig.records import plots
 
 if TYPE_CHECKING:
-    from rig.records.report import ReportData, RequirementRow
+    from rig.records.report import Instrument, ReportData, RequirementRow
 
 META_RUN_ID = "rig-run-id"
 META_SHA256 = "rig-run-sha256"
@@ -202,9 +202,15 @@ def _calibration_section(data: ReportData) -> str:
             + "<h2>As-found and as-left points</h2>" + _found_left_table(data.points))
 
 
+def _due_status(instrument: Instrument) -> str:
+    if instrument.overdue:
+        return "<b>OVERDUE</b>"
+    return "no due date recorded" if instrument.cal_due is None else "in date"
+
+
 def _equipment_section(data: ReportData) -> str:
     rows = [[escape(i.role), escape(i.model), escape(i.serial), escape(i.certificate),
-             _e(i.cal_due), "<b>OVERDUE</b>" if i.overdue else "in date", escape(i.resource)]
+             _e(i.cal_due), _due_status(i), escape(i.resource)]
             for i in data.instruments]
     h = data.header
     ambient = [["Temperature (°C)", _e(h.get("ambient_temp_c"))],

@@ -7,10 +7,11 @@ from sqlalchemy import text
 from test_report import make_run
 
 from rig.cli import main
+from rig.commands.verify_cmd import store_url_for
 from rig.records import plots
 from rig.records.report import build_report
-from rig.records.report_html import META_SHA256
-from rig.records.store import ResultsStore
+from rig.records.report_html import META_SHA256, ReportStamp
+from rig.records.store import DB_URL_ENV, ResultsStore
 
 TAMPERED_SEQ = 3
 
@@ -135,3 +136,12 @@ def test_bad_db_url_is_exit_2(reported, capsys):
     run_id, _ = reported
     assert main(["verify-report", str(run_id), "--db", "no such url"]) == 2
     assert "bad database URL" in capsys.readouterr().err
+
+
+def test_report_store_url_gets_its_password_from_the_environment(monkeypatch):
+    stamp = ReportStamp(1, "0" * 64, "postgresql+psycopg://rig@db.example/results", True)
+    monkeypatch.setenv(DB_URL_ENV, "postgresql+psycopg://rig:pw@db.example/results")
+    assert store_url_for(stamp, None) == "postgresql+psycopg://rig:pw@db.example/results"
+    monkeypatch.setenv(DB_URL_ENV, "postgresql+psycopg://rig:pw@other.example/results")
+    assert store_url_for(stamp, None) == stamp.store_url
+    assert store_url_for(stamp, "sqlite:///given.sqlite") == "sqlite:///given.sqlite"
