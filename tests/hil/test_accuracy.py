@@ -14,7 +14,7 @@ from rig.procedures.accuracy import AccuracySweep
 pytestmark = pytest.mark.accuracy
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def verification_sweep(calibrated_slot, spec, decision_rule, store_point):
     sweep = AccuracySweep(calibrated_slot, spec, decision_rule, "verify", store_point)
     measured: dict[str, list] = {}
@@ -26,7 +26,7 @@ def verification_sweep(calibrated_slot, spec, decision_rule, store_point):
         return measured[grid_point.name]
 
     yield points_at
-    sweep.finish()
+    sweep.finish()  # the module's session ends here: later suites find the unit idle
 
 
 def _by_requirement(points, key):
