@@ -74,6 +74,10 @@ def _compare(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {change}" for change, n in comparison.counts().items())
     console.print(f"{len(comparison.changes)} points: {summary}")
     console.print(f"written: {paths.csv}, {paths.html}, {paths.png}")
+    informative = comparison.newly_failing_informative
+    if informative:
+        console.print(f"{len(informative)} as-found point(s) newly fail (the unit as it came: "
+                      "shown, not decisive)")
     failing = comparison.newly_failing
     if failing:
         console.print(f"[bold red]{len(failing)} point(s) newly fail[/]: "

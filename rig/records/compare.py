@@ -3,6 +3,8 @@
 Points are matched by (phase, requirement, name). A change is judged against the tolerance (the
 delta as a fraction of the point's tolerance half-width) and against the measurement's own
 uncertainty: a shift smaller than the expanded uncertainty of the difference is not a change.
+As-found points are listed like any other, but only points that decide conformity can make the
+comparison fail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from rig.metrology.decision import Verdict
 from rig.records import plots
+from rig.records.report import INFORMATIVE_PHASES
 from rig.records.report_html import STYLE, number, table, verdict_class
 from rig.records.store import ResultsStore
 
@@ -66,7 +69,13 @@ class Comparison:
 
     @property
     def newly_failing(self) -> list[PointChange]:
-        return [c for c in self.changes if c.newly_failing]
+        """Newly failing points that decide conformity (what makes `rig compare` exit 1)."""
+        return [c for c in self.changes if c.newly_failing and c.phase not in INFORMATIVE_PHASES]
+
+    @property
+    def newly_failing_informative(self) -> list[PointChange]:
+        """As-found (or characterisation) points that newly fail: shown, not decisive."""
+        return [c for c in self.changes if c.newly_failing and c.phase in INFORMATIVE_PHASES]
 
     def counts(self) -> dict[str, int]:
         return dict(pd.Series([c.change for c in self.changes], dtype=object).value_counts())

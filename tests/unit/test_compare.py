@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+from sqlalchemy import text
 from test_report import SPEC, U_MA, make_run
 
 from rig.cli import main
@@ -122,3 +123,16 @@ def test_rig_compare_exit_codes(store, tmp_path, capsys):
     assert main(["compare", str(base), "999", *common]) == 2
     err = capsys.readouterr().err
     assert "no run 999" in err and err.count("\n") == 1
+
+
+def test_as_found_failures_are_listed_but_do_not_fail_the_comparison(store, tmp_path, capsys):
+    base = make_run(store)
+    new = make_run(store)
+    with store.engine.begin() as conn:  # a worse unit as found: its 1 mA point fails
+        conn.execute(text("UPDATE points SET verdict = 'FAIL' WHERE run_id = :run AND "
+                          "phase = 'as_found' AND name = 'POS-DC-1000ohm-1mA'"), {"run": new})
+    comparison = compare_runs(store, base, new)
+    assert comparison.newly_failing == []
+    assert [c.name for c in comparison.newly_failing_informative] == ["POS-DC-1000ohm-1mA"]
+    assert main(["compare", str(base), str(new), "--db", store.url, "--out", str(tmp_path)]) == 0
+    assert "1 as-found point(s) newly fail" in capsys.readouterr().out
