@@ -206,3 +206,14 @@ def test_recorded_verdict_cannot_hide_a_failing_point(store):
     row = next(r for r in gather(store, run_id).requirements if r.key == "dc_accuracy")
     assert row.verdict == "FAIL"
     assert "recorded verdict PASS disagrees" in row.notes
+
+
+def test_run_without_points_still_reports_every_requirement(store, tmp_path):
+    run_id = store.start_run(kind="calibrate", station="s", slot=1, operator="o", unit_serial="SN1",
+                             unit_model="IX-30", firmware="1.0", decision_rule=RULE, instruments=[])
+    store.finish_run(run_id, status="error", verdict=None, message="unit did not answer")
+    paths = build_report(store, run_id, tmp_path, SPEC)
+    text = html.unescape(paths.html.read_text(encoding="utf-8"))
+    assert "RUN DID NOT FINISH" in text and "unit did not answer" in text
+    assert all(r.verdict == "N/A" for r in gather(store, run_id, SPEC).requirements)
+    assert "<img" not in text
