@@ -403,6 +403,8 @@ class Ix30Client(CalibrationCommands):
         if state is None or state in ACTIVE_STATES:
             self._best_effort("STOP")
             state = self._wait_ramp_over()
+        if state == "IDLE":
+            self._test_mode = False  # the unit says it is out of test mode: nothing raw can drive
         if state is None or state == TEST_STATE or self._test_mode:
             self._best_effort("TEST:DAC 0")
             self._best_effort("TEST OFF")
