@@ -16,7 +16,7 @@ from typing import Protocol
 
 from rig.keys import KeySource
 from rig.metrology.decision import DecisionRule, Verdict, worst_verdict
-from rig.procedures.accuracy import AccuracySweep
+from rig.procedures.accuracy import AccuracySweep, UnitFault
 from rig.procedures.calibrate import (
     CalibrationFit,
     CalibrationRefused,
@@ -209,7 +209,13 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     job, slot = run.job, run.slot
     slot.arm_watchdog()
     before = slot.dut.read_calibration()
-    run.sweep("as_found")
+    try:
+        run.sweep("as_found")
+    except UnitFault as exc:
+        # Only a unit with errors beyond the spec's uncalibrated maxima trips on the as-found grid.
+        _clear_fault(slot)
+        reason = f"{exc} (as found; its errors exceed what calibration is for): nothing written"
+        return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
     fit = run.characterise_and_fit()
     problems = bound_violations(fit.coefficients, job.spec)
     if problems:
@@ -235,6 +241,13 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         "all as-left points inside the spec")
     table = write_table(job.calibrations_dir, _table(run, before, written, fit, verdict))
     return CalibrationOutcome(verdict, reason, run.serial, run.run_id, table, points=run.points)
+
+
+def _clear_fault(slot: OpenSlot) -> None:
+    try:
+        slot.dut.clear()
+    except Exception as exc:  # the output is off in FAULT either way
+        log.warning("could not clear the unit's fault: %s", exc)
 
 
 def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:
