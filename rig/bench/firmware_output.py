@@ -59,9 +59,10 @@ class OutputRamp:
         if not self.reramp_enabled:
             return
         if in_compliance:
-            servo_ma_per_s = max(COMPLIANCE_SERVO_MA_PER_S, rate_ma_per_s)
+            # A fixed slow servo, not the ramp rate: at a fast (test) ramp rate the ceiling would fall
+            # out of compliance every tick and the output would dither well below V_max.
             snapped = min(self.ceiling_ma, self.output_ma, actual_ma + self.snap_headroom_ma)
-            self.ceiling_ma = max(self.floor_ma, snapped - servo_ma_per_s * dt_s)
+            self.ceiling_ma = max(self.floor_ma, snapped - COMPLIANCE_SERVO_MA_PER_S * dt_s)
         elif math.isfinite(self.ceiling_ma):
             self.ceiling_ma += rate_ma_per_s * dt_s
             if self.ceiling_ma >= self.level_ma:

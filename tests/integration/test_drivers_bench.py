@@ -215,3 +215,30 @@ def test_calibration_readable_and_unlockable(bench: dict, dut: Ix30Client) -> No
 def test_reset_reports_firmware(dut: Ix30Client) -> None:
     assert dut.reset() == dut.identity.firmware
     assert dut.state().state == "IDLE"
+
+
+def test_ten_ma_into_fifty_kilohm_is_compliance(analyzer: PowerAnalyzer, load: ResistanceLoad,
+                                                 dut: Ix30Client) -> None:
+    """Issue 2 acceptance: the unit reports compliance; the analyzer reads V_max / R at about V_max.
+    Read before the loss-of-contact window (spec) ends the session."""
+    spec = load_spec()
+    high_ohm = 50000.0
+    load.set_resistance_ohm(high_ohm)
+    dut.test_on()
+    dut.test_ramp(1000.0)
+    dut.set_current_ma(SETPOINT_MA)
+    dut.start()
+    try:
+        # In compliance the unit never reaches its setpoint (no ON state): wait for the ramp, the
+        # settling and the unit's reading window, well inside the loss-of-contact window.
+        time.sleep(spec.loss_of_contact.persist_s / 3)
+        reading = dut.measure()
+        current_ma = analyzer.measure_current_a() * MA_PER_A
+        voltage_v = analyzer.measure_voltage_v()
+    finally:
+        dut.output_off()
+        load.set_resistance_ohm(LOAD_OHM)
+    v_max = spec.compliance.v_max_nominal_v
+    assert reading.compliance
+    assert voltage_v == pytest.approx(v_max, rel=0.02)
+    assert current_ma == pytest.approx(v_max / high_ohm * MA_PER_A, rel=0.02)

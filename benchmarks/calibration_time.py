@@ -1,0 +1,52 @@
+"""Wall time of one `rig calibrate` job on the virtual bench, per phase, and its point count.
+
+Run: python benchmarks/calibration_time.py [--seed N]. Prints one `name=value` line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+from rig.calibration_run import CalibrationJob, run_calibration
+from rig.records.store import ResultsStore
+from rig.spec import load_spec
+from rig.virtual_bench import VirtualBenchProcess
+
+
+class PhaseClock:
+    """A Progress sink that notes when each phase starts."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, float]] = []
+
+    def phase(self, name: str, total: int) -> None:
+        self.starts.append((name, time.monotonic()))
+
+    def advance(self) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, VirtualBenchProcess(seed=args.seed) as bench, \
+            ResultsStore(f"sqlite:///{tmp}/bench.sqlite") as store:
+        clock = PhaseClock()
+        job = CalibrationJob(station=bench.station, slot=1, keys=bench.keys, spec=load_spec(), store=store,
+                             calibrations_dir=Path(tmp), today=dt.date.today(), progress=clock)
+        start = time.monotonic()
+        outcome = run_calibration(job)
+        end = time.monotonic()
+    marks = clock.starts + [("end", end)]
+    for (name, t0), (_, t1) in zip(marks, marks[1:], strict=False):
+        print(f"{name:14s} {t1 - t0:7.2f} s")
+    print(f"verdict={outcome.verdict} points={len(outcome.points)} cycle_s={end - start:.2f}")
+
+
+if __name__ == "__main__":
+    main()
