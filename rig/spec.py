@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rig.validation import describe_invalid
+
 DEFAULT_SPEC = "ix30.toml"
 
 
@@ -219,14 +221,6 @@ class ProductSpec(_Section):
         return volts <= acc.max_fraction_of_v_max * self.compliance.v_max_nominal_v
 
 
-def _format_error(source: str, exc: ValidationError) -> str:
-    lines = [f"product spec {source} is invalid:"]
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
-
-
 def parse_spec(text: str, source: str = "<string>") -> ProductSpec:
     try:
         data = tomllib.loads(text)
@@ -235,7 +229,7 @@ def parse_spec(text: str, source: str = "<string>") -> ProductSpec:
     try:
         return ProductSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_format_error(source, exc)) from None
+        raise SpecError(describe_invalid("product spec", source, exc)) from None
 
 
 def load_spec(path: str | Path | None = None) -> ProductSpec:

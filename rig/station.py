@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rig.validation import describe_invalid
+
 MODELS_FILE = "instrument_models.toml"
 
 
@@ -62,22 +64,18 @@ class ModelFigures(_Strict):
 
     def current_range_for(self, upper_a: float) -> tuple[str, CurrentRange]:
         """The smallest current range whose upper end covers `upper_a`."""
-        fitting = sorted(
-            ((r.upper_a, name, r) for name, r in self.current_ranges.items() if r.upper_a >= upper_a)
-        )
-        if not fitting:
-            raise StationError(f"no current range covers {upper_a} A")
-        _, name, rng = fitting[0]
-        return name, rng
+        return _smallest_covering(self.current_ranges, "upper_a", upper_a, "A")
 
     def voltage_range_for(self, upper_v: float) -> tuple[str, VoltageRange]:
-        fitting = sorted(
-            ((r.upper_v, name, r) for name, r in self.voltage_ranges.items() if r.upper_v >= upper_v)
-        )
-        if not fitting:
-            raise StationError(f"no voltage range covers {upper_v} V")
-        _, name, rng = fitting[0]
-        return name, rng
+        return _smallest_covering(self.voltage_ranges, "upper_v", upper_v, "V")
+
+
+def _smallest_covering(ranges: dict, attribute: str, value: float, unit: str) -> tuple:
+    fitting = sorted((getattr(r, attribute), name, r) for name, r in ranges.items() if getattr(r, attribute) >= value)
+    if not fitting:
+        raise StationError(f"no range covers {value} {unit}")
+    _, name, rng = fitting[0]
+    return name, rng
 
 
 class InstrumentAsset(_Strict):
@@ -171,14 +169,6 @@ def default_models() -> dict[str, ModelFigures]:
     return {name: ModelFigures.model_validate(fig) for name, fig in raw.items()}
 
 
-def _describe(source: str, exc: ValidationError) -> str:
-    lines = [f"station file {source} is invalid:"]
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
-
-
 def parse_station(data: dict, source: str) -> Station:
     """Validate a station mapping; the shipped model figures are the base, the file may add or
     override models under [models.NAME]."""
@@ -189,7 +179,7 @@ def parse_station(data: dict, source: str) -> Station:
             models[name] = {**models.get(name, {}), **fig}
         return Station.model_validate({**data, "models": models})
     except ValidationError as exc:
-        raise StationError(_describe(source, exc)) from None
+        raise StationError(describe_invalid("station file", source, exc)) from None
     except (TypeError, AttributeError) as exc:
         raise StationError(f"station file {source} is invalid: {exc}") from None
 

@@ -1,0 +1,14 @@
+"""One way to tell an operator what is wrong with a configuration file: file, field, what was found."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def describe_invalid(kind: str, source: str, exc: ValidationError) -> str:
+    """`station file x.toml is invalid:` then one line per field: `slots.0.dut: <msg> (got <value>)`."""
+    lines = [f"{kind} {source} is invalid:"]
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
