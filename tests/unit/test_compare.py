@@ -6,7 +6,7 @@ import csv
 
 import pytest
 from sqlalchemy import text
-from test_report import SPEC, U_MA, make_run
+from synthetic_run import SPEC, U_MA, make_run
 
 from rig.cli import main
 from rig.records.compare import (
@@ -19,18 +19,11 @@ from rig.records.compare import (
     compare_runs,
     write_outputs,
 )
-from rig.records.store import PointRecord, ResultsStore
+from rig.records.store import PointRecord
 
 FAILING_SHIFT_MA = 0.1  # beyond the 1 mA point's tolerance by more than U
 SMALL_SHIFT_MA = 0.005  # well inside the uncertainty of a difference
 WORSE_SHIFT_MA = 0.04  # inside tolerance, but clearly more than the uncertainty
-
-
-@pytest.fixture
-def store(tmp_path):
-    results = ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
-    yield results
-    results.close()
 
 
 def by_name(comparison, phase="as_left", requirement="dc_accuracy"):

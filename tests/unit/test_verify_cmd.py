@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from test_report import make_run
+from synthetic_run import make_run
 
 from rig.cli import main
 from rig.commands.verify_cmd import store_url_for
 from rig.records import plots
 from rig.records.report import build_report
 from rig.records.report_html import META_SHA256, ReportStamp
-from rig.records.store import DB_URL_ENV, ResultsStore
+from rig.records.store import DB_URL_ENV
 
 TAMPERED_SEQ = 3
 
@@ -20,13 +20,6 @@ TAMPERED_SEQ = 3
 def no_plots(monkeypatch):
     """Plots are tested elsewhere; drawing them here would only slow these tests down."""
     monkeypatch.setattr(plots, "error_figures", lambda points, spec: [])
-
-
-@pytest.fixture
-def store(tmp_path):
-    results = ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
-    yield results
-    results.close()
 
 
 @pytest.fixture
