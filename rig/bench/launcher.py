@@ -10,17 +10,24 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import signal
 import sys
+import tempfile
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from rig.bench.analyzer import PowerAnalyzer
+from rig.bench.comm_faults import CommFaultError, FaultDice, parse_comm_faults
+from rig.bench.control import BenchControl, ControlServer
 from rig.bench.faults import UNCORRECTABLE_ERROR_SCALE, UnknownFaultError, validate_fault_names
 from rig.bench.load import ResistanceDecade
 from rig.bench.physics import SlotCircuit, UnitErrors
-from rig.bench.scpi import ScpiServer
+from rig.bench.scpi_server import ScpiServer
+from rig.bench.station_file import write_station_files
+from rig.dut.framing import encode_frame
 from rig.spec import load_spec
 
 FIRST_SERIAL_NUMBER = 123
@@ -69,8 +76,10 @@ class BenchSlot:
     load: ResistanceDecade
     analyzer_server: ScpiServer
     load_server: ScpiServer
+    dice: FaultDice = field(default_factory=FaultDice)
     firmware: object = None
     port: object = None
+    reboot: Callable[[], None] | None = None
 
     def describe(self) -> dict:
         return {
@@ -81,6 +90,7 @@ class BenchSlot:
             "serial": self.serial,
             "key": self.key,
             "faults": sorted(self.faults),
+            "comm_faults": self.dice.rates,
             "analyzer_serial": self.analyzer.idn.split(",")[2],
             "load_serial": self.load.idn.split(",")[2],
         }
@@ -91,8 +101,9 @@ class VirtualBench:
 
     def __init__(self, slots: int = 1, serials: Sequence[str] = (), seed: int = 0,
                  faults: Iterable[str] = (), port_base: int | None = None,
-                 with_units: bool = True) -> None:
-        """with_units=False: instruments and physics only, for tests that drive the circuit."""
+                 with_units: bool = True, comm_faults: Iterable[str] = ()) -> None:
+        """with_units=False: instruments and physics only, for tests that drive the circuit.
+        comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot."""
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
         self.seed = seed
@@ -101,12 +112,19 @@ class VirtualBench:
         self._serials = list(serials) + [SERIAL_FORMAT.format(FIRST_SERIAL_NUMBER + k)
                                          for k in range(len(serials), slots)]
         self._faults = parse_faults(faults, slots)
+        self._comm_faults = parse_comm_faults(comm_faults)
         self.slots: list[BenchSlot] = []
+        self.control: ControlServer | None = None
+        self._link_dir: str | None = None
 
     def start(self) -> VirtualBench:
         try:
+            # The units' ports are published as symlinks here, so a vanished port comes back
+            # under the same name (the pty behind it is a new one).
+            self._link_dir = tempfile.mkdtemp(prefix="rig-bench-")
             for index, serial in enumerate(self._serials):
                 self._build_slot(index + 1, serial, self._faults[index])
+            self.control = ControlServer(BenchControl(self.slots)).start()
         except BaseException:
             self.stop()
             raise
@@ -129,6 +147,8 @@ class VirtualBench:
             analyzer_server=ScpiServer(analyzer, port=self._port(slot, 0)),
             load_server=ScpiServer(load, port=self._port(slot, 1)),
         )
+        parts.dice = FaultDice(self._comm_faults, derived_seed(serial, self.seed, "comm faults"))
+        parts.analyzer_server.dice = parts.load_server.dice = parts.dice
         # Listed before anything starts, so that stop() after a failure cleans up what did.
         self.slots.append(parts)
         load.start()
@@ -143,15 +163,25 @@ class VirtualBench:
         from rig.bench.pty_port import PtySerialPort
 
         holder: dict[str, Ix30Firmware] = {}
-        port = PtySerialPort(on_line=lambda line: holder["fw"].receive_line(line))
+
+        def reboot() -> None:
+            # A brown-out reboots the unit as its own RESET does (output off, unsaved cal lost).
+            holder["fw"].receive_line(encode_frame("RESET").rstrip(b"\n"))
+
+        link = str(Path(self._link_dir or tempfile.gettempdir()) / f"ix30-slot{parts.slot}")
+        port = PtySerialPort(on_line=lambda line: holder["fw"].receive_line(line), dice=parts.dice,
+                             reboot=reboot, link_path=link)
         firmware = Ix30Firmware(parts.circuit, serial=parts.serial, unlock_key=parts.key,
                                 faults=parts.faults, send=port.write)
         holder["fw"] = firmware
-        parts.firmware, parts.port = firmware, port
+        parts.firmware, parts.port, parts.reboot = firmware, port, reboot
         firmware.start()
         port.start()
 
     def stop(self) -> None:
+        if self.control is not None:
+            self.control.stop()
+            self.control = None
         for parts in self.slots:
             # The unit first: its output goes off before the meters and the load disappear.
             if parts.firmware is not None:
@@ -163,6 +193,9 @@ class VirtualBench:
             parts.analyzer.close()
             parts.load.close()
         self.slots = []
+        if self._link_dir is not None:
+            shutil.rmtree(self._link_dir, ignore_errors=True)
+            self._link_dir = None
 
     @property
     def description(self) -> dict:
@@ -172,6 +205,7 @@ class VirtualBench:
             "load": slots[0]["load"],
             "dut": [s["dut"] for s in slots],
             "slots": slots,
+            "control": self.control.address if self.control is not None else None,
         }
 
     def __enter__(self) -> VirtualBench:
@@ -188,14 +222,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fault", action="append", default=[], help="NAME or SLOT:NAME")
     parser.add_argument("--port-base", type=int, default=None)
+    parser.add_argument("--comm-fault", action="append", default=[], metavar="NAME[:RATE]",
+                        help="a communication/instrument fault on every slot (rig.bench.comm_faults)")
+    parser.add_argument("--station-out", type=Path, default=None, metavar="FILE",
+                        help="write a station file (and FILE.keys.toml) describing this bench")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
-        bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base)
-    except (UnknownFaultError, ValueError) as exc:
+        bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
+                             comm_faults=args.comm_fault)
+    except (UnknownFaultError, CommFaultError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     stop = threading.Event()
@@ -203,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with bench:
+            if args.station_out is not None:
+                write_station_files(bench.description, args.station_out)
             print(json.dumps(bench.description), flush=True)
             while not stop.wait(1.0):
                 pass

@@ -4,6 +4,11 @@ The bench keeps the slave end open (raw mode), so the master never sees EIO whil
 attached and clients may open and close `path` as often as they like. A reader thread splits the
 input on LF and hands each line to `on_line`; `write` queues a frame that a writer thread sends with
 the unit's reply latency and the line timing of 115200 baud 8N1.
+
+Communication faults (rig.bench.comm_faults) act here, as on a real cable: requests and replies
+corrupted, replies dropped or late, the unit rebooting (`reboot` hook), and the port vanishing and
+coming back. A port that can vanish is published under a stable symlink (`link_path`), as udev's
+/dev/serial/by-id names are, because the re-created pty gets another /dev/pts number.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 import tty
 from collections.abc import Callable
 
+from rig.bench.comm_faults import DELAY_REPLY_S, PORT_GONE_S, FaultDice
 from rig.bench.firmware_protocol import MAX_LINE_BYTES
 
 log = logging.getLogger(__name__)
@@ -38,18 +44,62 @@ class PtySerialPort:
         baud: int = BAUD,
         reply_latency_s: float = REPLY_LATENCY_S,
         max_line_bytes: int = MAX_LINE_BYTES,
+        dice: FaultDice | None = None,
+        reboot: Callable[[], None] | None = None,
+        link_path: str | None = None,
     ) -> None:
+        """dice: the slot's comm faults; reboot: reboots the unit; link_path: publish the port
+        under this symlink (needed for the port_vanish fault)."""
         self._on_line = on_line
         self._byte_s = BITS_PER_BYTE / baud
         self._latency_s = reply_latency_s
         self._max_line_bytes = max_line_bytes
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
+        self.dice = dice or FaultDice()
+        self._reboot = reboot
+        self._link_path = link_path
+        self._fd_lock = threading.Lock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._open_pty()
+        self.path = link_path or self.pts_path
         self._outbox: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self.pts_path = os.ttyname(slave)
+        if self._link_path is not None:
+            tmp = f"{self._link_path}.new"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.symlink(self.pts_path, tmp)
+            os.replace(tmp, self._link_path)
+        with self._fd_lock:
+            self._master, self._slave = master, slave
+
+    def vanish(self, gone_s: float = PORT_GONE_S) -> None:
+        """The port disappears (as a pulled USB cable): clients see EIO; it comes back after gone_s
+        under the same link path. Without a link path the new pty would be unreachable: refused."""
+        if self._link_path is None:
+            raise RuntimeError("a port without a link path cannot vanish and come back")
+        with self._fd_lock:
+            fds, self._master, self._slave = (self._master, self._slave), None, None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._link_path)
+        for fd in fds:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        log.warning("port %s vanished for %.2f s", self._link_path, gone_s)
+        threading.Timer(gone_s, self._come_back).start()
+
+    def _come_back(self) -> None:
+        if not self._closed.is_set():
+            self._open_pty()
+            log.warning("port %s is back (%s)", self._link_path, self.pts_path)
 
     def start(self) -> None:
         """Start the reader and writer threads (once the line handler is ready for lines)."""
@@ -64,8 +114,12 @@ class PtySerialPort:
 
     def write(self, frame: bytes) -> None:
         """Queue a frame; it reaches the client after the reply latency and its own byte time."""
-        if not self._closed.is_set():
-            self._outbox.put((time.monotonic(), frame))
+        if self._closed.is_set() or self.dice.strikes("drop_reply"):
+            return
+        delay_s = DELAY_REPLY_S if self.dice.strikes("delay_reply") else 0.0
+        if self.dice.strikes("corrupt_reply"):
+            frame = self.dice.corrupt(frame)
+        self._outbox.put((time.monotonic() + delay_s, frame))
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -74,9 +128,15 @@ class PtySerialPort:
         self._outbox.put(None)
         for thread in self._threads:
             thread.join()
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._fd_lock:
+            fds, self._master, self._slave = (self._master, self._slave), None, None
+        for fd in fds:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if self._link_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._link_path)
 
     def __enter__(self) -> PtySerialPort:
         self.start()
@@ -89,17 +149,22 @@ class PtySerialPort:
     def _read_loop(self) -> None:
         pending = bytearray()
         while not self._closed.is_set():
-            ready, _, _ = select.select([self._master], [], [], _POLL_S)
-            if not ready:
+            master = self._master
+            if master is None:  # vanished: nothing to read until it comes back
+                pending.clear()
+                time.sleep(_POLL_S)
                 continue
             try:
-                chunk = os.read(self._master, _READ_CHUNK)
+                ready, _, _ = select.select([master], [], [], _POLL_S)
+                if not ready:
+                    continue
+                chunk = os.read(master, _READ_CHUNK)
             except BlockingIOError:
                 continue
-            except OSError as exc:
-                if exc.errno != errno.EIO:
+            except (OSError, ValueError) as exc:
+                if isinstance(exc, OSError) and exc.errno not in (errno.EIO, errno.EBADF):
                     raise
-                time.sleep(_POLL_S)  # no client and no slave: cannot happen while we hold it
+                time.sleep(_POLL_S)  # closed under us by vanish(): the loop picks up the new fd
                 continue
             self._split(pending, chunk)
 
@@ -116,6 +181,14 @@ class PtySerialPort:
             del pending[self._max_line_bytes + 1 :]
 
     def _deliver(self, line: bytes) -> None:
+        if self._reboot is not None and self.dice.strikes("reboot"):
+            self._reboot()
+            return
+        if self._link_path is not None and self.dice.strikes("port_vanish"):
+            self.vanish()
+            return
+        if self.dice.strikes("corrupt_request"):
+            line = self.dice.corrupt(line)
         try:
             self._on_line(line[: self._max_line_bytes + 1])
         except Exception:  # a bad line must not kill the port
@@ -130,7 +203,7 @@ class PtySerialPort:
                 return
             queued_at_s, frame = item
             # The last byte arrives latency + transmission time after the request was handled;
-            # frames queue behind each other on the wire.
+            # frames queue behind each other on the wire (a delayed reply holds up the ones after).
             start_s = max(queued_at_s + self._latency_s, free_at_s)
             free_at_s = start_s + len(frame) * self._byte_s
             delay_s = free_at_s - time.monotonic()
@@ -141,8 +214,11 @@ class PtySerialPort:
     def _put(self, frame: bytes) -> None:
         view = memoryview(frame)
         while view and not self._closed.is_set():
+            master = self._master
+            if master is None:
+                return  # the port is gone: the frame is lost with it
             try:
-                written = os.write(self._master, view)
+                written = os.write(master, view)
             except BlockingIOError:
                 # Nobody is reading and the pty buffer is full: a serial line with no listener
                 # loses its bytes, so drop the rest of this frame.

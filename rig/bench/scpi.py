@@ -1,4 +1,5 @@
-"""A small SCPI engine for the bench's emulated instruments: parser, dispatcher, error queue, TCP.
+"""A small SCPI engine for the bench's emulated instruments: parser, dispatcher, error queue (the TCP
+server is rig.bench.scpi_server).
 
 Headers are matched against patterns written as in the vendors' guides
 ("[SOURce:]RESistance[:LEVel]"): short or long form of each node, either case, optional nodes.
@@ -11,10 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-import socket
-import socketserver
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +37,6 @@ MESSAGES = {
 }
 ERROR_QUEUE_MAX = 30
 MAX_LINE_BYTES = 4096
-COMMAND_LATENCY_S = 0.001
 QUEUE_OVERFLOW = -350
 
 # *ESR bits (IEEE 488.2): which class of error sets which bit.
@@ -316,100 +313,3 @@ class ScpiInstrument:
         reply = handler(Call(header=header, args=tuple(args), channels=channels))
         next_path = path if bare.startswith("*") else full[:-1]
         return reply, next_path
-
-
-# ---------------------------------------------------------------------- TCP
-class _Connection(socketserver.StreamRequestHandler):
-    server: _TcpServer
-
-    def handle(self) -> None:
-        self.server.track(self.request, add=True)
-        try:
-            while not self.server.stopping.is_set():
-                raw = self.rfile.readline(MAX_LINE_BYTES + 1)
-                if not raw:
-                    return
-                reply = self.server.owner.handle_line(raw, self.rfile)
-                if reply is not None:
-                    self.wfile.write(reply.encode("ascii") + b"\n")
-        except OSError:
-            return
-        finally:
-            self.server.track(self.request, add=False)
-
-
-class _TcpServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], owner: ScpiServer) -> None:
-        self.owner = owner
-        self.stopping = threading.Event()
-        self._clients: set[socket.socket] = set()
-        self._clients_lock = threading.Lock()
-        super().__init__(address, _Connection)
-
-    def track(self, sock: socket.socket, add: bool) -> None:
-        with self._clients_lock:
-            (self._clients.add if add else self._clients.discard)(sock)
-
-    def close_clients(self) -> None:
-        with self._clients_lock:
-            clients = list(self._clients)
-        for sock in clients:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class ScpiServer:
-    """Serves one instrument on 127.0.0.1: one thread per client, LF-terminated lines."""
-
-    def __init__(self, instrument: ScpiInstrument, host: str = "127.0.0.1", port: int = 0,
-                 latency_s: float = COMMAND_LATENCY_S) -> None:
-        self.instrument = instrument
-        self.latency_s = latency_s
-        self._server = _TcpServer((host, port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"scpi-{type(instrument).__name__}")
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def resource(self) -> str:
-        return f"TCPIP::127.0.0.1::{self.port}::SOCKET"
-
-    def start(self) -> ScpiServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stopping.set()
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.close_clients()
-        self._server.server_close()
-
-    def handle_line(self, raw: bytes, rfile) -> str | None:
-        """One received line -> the reply text (None when there is nothing to send)."""
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            # Drop the rest of the oversized line so that the next line parses cleanly.
-            while True:
-                chunk = rfile.readline(MAX_LINE_BYTES)
-                if not chunk or chunk.endswith(b"\n"):
-                    break
-            self.instrument.errors.push(-363, f"line longer than {MAX_LINE_BYTES} bytes")
-            return None
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            self.instrument.errors.push(-101, "non-ASCII byte")
-            return None
-        text = text.strip("\r\n\x00 \t")
-        if not text:
-            return None
-        time.sleep(self.latency_s)
-        return self.instrument.execute(text)

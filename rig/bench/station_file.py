@@ -1,0 +1,61 @@
+"""A station file (TOML) describing a running virtual bench, plus its keys file, so that `rig
+calibrate --station FILE` can run against a bench started elsewhere (tests, soak, operators).
+
+The fields are those of the README's station example; the keys file is a serial -> key table
+referenced as `unlock_keys = "file:..."`, as a real station keeps its secret outside the station file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+KEYS_SUFFIX = ".keys.toml"
+KEYS_FILE_MODE = 0o600
+
+
+def _value(value: object) -> str:
+    # TOML basic strings, integers and booleans are JSON-compatible for what is written here.
+    return json.dumps(value)
+
+
+def station_toml(description: dict, keys_path: Path) -> str:
+    lines = ['name = "virtual-bench"', "virtual = true", f"unlock_keys = {_value('file:' + str(keys_path))}", ""]
+    for entry in description["slots"]:
+        number = entry["slot"]
+        for role, model, serial_key in (("analyzer", "N6705C", "analyzer_serial"), ("load", "RDEC-1M", "load_serial")):
+            lines += [
+                "[[instruments]]",
+                f"id = {_value(f'{role}{number}')}",
+                f"model = {_value(model)}",
+                f"serial = {_value(entry.get(serial_key, ''))}",
+                f"resource = {_value(entry[role])}",
+                'certificate = "virtual bench: no certificate"',
+                "",
+            ]
+    for entry in description["slots"]:
+        number = entry["slot"]
+        lines += [
+            "[[slots]]",
+            f"slot = {number}",
+            f"dut = {_value(entry['dut'])}",
+            f"dut_serial = {_value(entry['serial'])}",
+            f'ammeter = {{ instrument = "analyzer{number}", channel = 1 }}',
+            f'voltmeter = {{ instrument = "analyzer{number}", channel = 2 }}',
+            f'load = {{ instrument = "load{number}" }}',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_station_files(description: dict, station_path: Path) -> Path:
+    """Write the station file and `<station_path>.keys.toml` (mode 0600); return the keys path."""
+    station_path = Path(station_path).resolve()
+    keys_path = station_path.with_name(station_path.name + KEYS_SUFFIX)
+    keys = "".join(f"{_value(s['serial'])} = {_value(s['key'])}\n" for s in description["slots"])
+    fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYS_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(keys)
+    station_path.write_text(station_toml(description, keys_path), encoding="utf-8")
+    return keys_path
