@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,13 @@ class CalibrationJob:
     today: dt.date = field(default_factory=dt.date.today)
     progress: Progress = field(default_factory=NoProgress)
     build_report: Callable[[ResultsStore, int, Path], Path | None] | None = None
+    # Set by whoever runs several slots at once: an operator's Ctrl-C must stop every slot, and
+    # only the main thread receives it. Checked after every stored point.
+    abort: threading.Event = field(default_factory=threading.Event)
+
+
+class RunAborted(KeyboardInterrupt):
+    """Stopped on request (another thread saw Ctrl-C or SIGTERM); the slot is made safe as for Ctrl-C."""
 
 
 @dataclass
@@ -139,6 +147,8 @@ class _Run:
         self.job.store.add_point(self.run_id, record_of(point))
         self.points.append(point)
         self.job.progress.advance()
+        if self.job.abort.is_set():
+            raise RunAborted(f"slot {self.slot.number}: stopped by the operator")
 
     def sweep(self, phase: str) -> list[MeasuredPoint]:
         # As found, the unit may be uncalibrated: stay where its worst errors cannot trip it.

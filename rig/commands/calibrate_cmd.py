@@ -6,12 +6,11 @@ import argparse
 import datetime as dt
 import importlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome, run_calibration
+from rig.calibration_run import CalibrationJob, CalibrationOutcome
 from rig.commands.run_support import (
     EXIT_ERROR,
     EXIT_FAIL,
@@ -21,6 +20,7 @@ from rig.commands.run_support import (
     sigterm_as_interrupt,
     station_context,
 )
+from rig.line_run import describe_error, run_slots
 from rig.metrology.decision import DecisionRule
 from rig.records.store import ResultsStore
 from rig.slot import DueDateOverride
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
             numbers = [args.slot] if args.slot else [s.slot for s in ctx.station.slots]
             override = DueDateOverride(args.override_due, args.operator) if args.override_due else None
 
-            def one(number: int, progress) -> CalibrationOutcome:
-                job = CalibrationJob(
+            def job_for(number: int, progress) -> CalibrationJob:
+                return CalibrationJob(
                     station=ctx.station, slot=number, keys=ctx.keys, spec=spec, store=store,
                     rule=DecisionRule[args.rule.upper()], operator=args.operator,
                     calibrations_dir=args.calibrations, reports_dir=args.reports,
@@ -86,21 +86,19 @@ def run(args: argparse.Namespace) -> int:
                     ambient=ambient, today=dt.date.today(), progress=progress,
                     build_report=_report_builder(),
                 )
-                return run_calibration(job)
 
             with RichProgress(console, "") as progress:
                 if len(numbers) == 1:
-                    outcomes = {numbers[0]: _guarded(one, numbers[0], progress)}
+                    jobs = {numbers[0]: job_for(numbers[0], progress)}
                 else:
-                    with ThreadPoolExecutor(max_workers=len(numbers)) as pool:
-                        futures = {n: pool.submit(_guarded, one, n, _SlotProgress(progress, n)) for n in numbers}
-                        outcomes = {n: f.result() for n, f in futures.items()}
+                    jobs = {n: job_for(n, _SlotProgress(progress, n)) for n in numbers}
+                outcomes = run_slots(jobs)
     except KeyboardInterrupt as exc:
         console.print(f"[bold yellow]stopped: {exc or 'interrupted (Ctrl-C)'}; output off, run marked aborted[/]")
         return EXIT_ERROR
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("run stopped", exc_info=True)
-        console.print(f"[bold yellow]ERROR[/] {_describe(exc)}")
+        console.print(f"[bold yellow]ERROR[/] {describe_error(exc)}")
         return EXIT_ERROR
     for number, outcome in outcomes.items():
         _print_outcome(console, number, outcome)
@@ -108,22 +106,6 @@ def run(args: argparse.Namespace) -> int:
     if "ERROR" in verdicts:
         return EXIT_ERROR
     return EXIT_FAIL if "FAIL" in verdicts else EXIT_PASS
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) < 600 else text[:600] + "..."
-
-
-def _guarded(one, number: int, progress) -> CalibrationOutcome:
-    """A slot's error becomes its ERROR outcome, so other slots finish their runs."""
-    try:
-        return one(number, progress)
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:
-        log.debug("slot %d stopped", number, exc_info=True)
-        return CalibrationOutcome("ERROR", _describe(exc))
 
 
 class _SlotProgress:

@@ -1,0 +1,48 @@
+"""Throughput of several slots on one station against one slot, on the virtual bench.
+
+Runs the calibration job on 1 slot, then on N slots at once (one worker per slot, rig.line_run), and
+prints the wall times and the throughput ratio: speedup = N x t(1 slot) / t(N slots).
+Run: python benchmarks/slots.py [--slots 4]. Ends with one line `slots=N speedup=…`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+from rig.calibration_run import CalibrationJob
+from rig.line_run import run_slots
+from rig.records.store import ResultsStore
+from rig.spec import load_spec
+from rig.virtual_bench import VirtualBenchProcess
+
+
+def timed_run(slots: int, folder: Path) -> tuple[float, dict]:
+    with VirtualBenchProcess(slots=slots) as bench, ResultsStore(f"sqlite:///{folder}/s{slots}.sqlite") as store:
+        jobs = {
+            s.slot: CalibrationJob(station=bench.station, slot=s.slot, keys=bench.keys, spec=load_spec(),
+                                   store=store, calibrations_dir=folder / f"cal{slots}", today=dt.date.today())
+            for s in bench.station.slots
+        }
+        start = time.monotonic()
+        outcomes = run_slots(jobs)
+        return time.monotonic() - start, {n: o.verdict for n, o in outcomes.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slots", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one_s, one = timed_run(1, Path(tmp))
+        many_s, many = timed_run(args.slots, Path(tmp))
+    print(f"1 slot: {one_s:.1f} s {one}")
+    print(f"{args.slots} slots: {many_s:.1f} s {many}")
+    print(f"slots={args.slots} speedup={args.slots * one_s / many_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
