@@ -1,14 +1,16 @@
-"""IX-30 client over pyserial: framed requests, verified replies, events kept apart.
+"""IX-30 client: framed requests with verified replies over a SerialLink (rig.dut.link), events.
 
-A reader thread owns the port's input: CRC-checked `!` events go to the event list, replies to
-the reply queue, corrupt lines are counted and never used. Only idempotent queries are retried.
+Retries are bounded and only where repeating cannot do harm: queries, and commands that set an
+absolute value (SET, MODE, POL, ...). A command whose effect is not idempotent (START, STOP, CLEAR,
+TEST ON/OFF) is repeated only after STATE? shows it did not take effect; the others (CAL:UNLOCK,
+CAL:SAVE, RESET) never. A port that fails is reopened once it is back, if the same unit answers and
+it did not reboot meanwhile (its armed watchdog setting survives only without a reboot). A `!BOOT`
+the rig did not ask for makes every further request raise UnitRebooted, except the safe-state ones.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -17,22 +19,41 @@ from typing import Self
 import serial
 
 from rig.dut.calibration import CalibrationCommands, shown_request
-from rig.dut.errors import DutCommandError, DutError, DutFrameError, DutIdentityError, DutTimeout
-from rig.dut.framing import FrameError, Reply, decode_frame, encode_frame, is_event, parse_reply
+from rig.dut.commands import DutReading, DutState, UnitCommands
+from rig.dut.errors import (
+    DutCommandError,
+    DutError,
+    DutFrameError,
+    DutIdentityError,
+    DutLinkLost,
+    DutTimeout,
+    UnitRebooted,
+)
+from rig.dut.framing import Reply
+from rig.dut.link import READ_POLL_S, CorruptLine, DutEvent, SerialLink, open_port
 from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-BAUD_RATE = 115200
-READ_POLL_S = 0.02
+__all__ = ["DutEvent", "DutIdentity", "DutReading", "DutState", "Ix30Client"]
+
 MAX_ATTEMPTS = 3
-MAX_LINE_BYTES = 4096
 ERR_CRC = 2  # dut-protocol.md section 5: the request was not executed, so resending is safe
-MAKER = "IONTO"
 ACTIVE_STATES = ("RAMP_UP", "ON")
 TEST_STATE = "TEST"
 RAMP_DOWN_STATE = "RAMP_DOWN"
 RAMP_DOWN_WAIT_S = 2.0
+# Commands that set an absolute value: applying one twice is applying it once.
+IDEMPOTENT_COMMANDS = ("SET", "MODE", "POL", "RAMP", "TIMER", "WDOG", "TEST:DAC", "TEST:RAMP", "TEST:INJECT",
+                       "CAL:DAC", "CAL:ADC", "CAL:VADC", "CAL:LOCK")
+# Not idempotent, but STATE? shows whether they took effect: the states that prove they did.
+CONFIRMED_BY_STATE = {
+    "START": ("RAMP_UP", "ON"),
+    "STOP": ("RAMP_DOWN", "IDLE", "TEST"),
+    "TEST ON": ("TEST",),
+    "TEST OFF": ("IDLE",),
+    "CLEAR": ("IDLE", "TEST"),
+}
 
 
 @dataclass(frozen=True)
@@ -44,36 +65,15 @@ class DutIdentity:
     hw_rev: str
 
 
-@dataclass(frozen=True)
-class DutState:
-    state: str
-    fault_code: int
-
-
-@dataclass(frozen=True)
-class DutReading:
-    current_ma: float
-    voltage_v: float
-    compliance: bool
-
-
-@dataclass(frozen=True)
-class DutEvent:
-    body: str
-    received_s: float
-
-
-@dataclass(frozen=True)
-class _CorruptLine:
-    line: bytes
-    reason: str
+class _TookEffect(Exception):
+    """Internal: a request whose reply was lost took effect (STATE? shows it)."""
 
 
 def _is_query(body: str) -> bool:
     return body.split(" ", 1)[0].endswith("?")
 
 
-class Ix30Client(CalibrationCommands):
+class Ix30Client(UnitCommands, CalibrationCommands):
     def __init__(
         self,
         port: serial.SerialBase,
@@ -81,23 +81,17 @@ class Ix30Client(CalibrationCommands):
         timeout_s: float = 0.5,
         expected_serial: str | None = None,
         spec: ProductSpec | None = None,
+        url: str | None = None,
     ) -> None:
-        self.port = port
-        self.port_name = str(getattr(port, "portstr", None) or port.port)
+        """url: where to reopen the port if it fails (Ix30Client.open passes it)."""
+        self.link = SerialLink(port, url)
+        self.port_name = self.link.port_name
         self.timeout_s = timeout_s
         self.spec = spec or load_spec()
-        self.corrupt_lines: list[_CorruptLine] = []
-        self._replies: queue.Queue[Reply | _CorruptLine] = queue.Queue()
-        self._events: list[DutEvent] = []
-        self._taken: set[int] = set()
-        self._events_changed = threading.Condition()
-        self._request_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._reader_error: str | None = None
+        self._request_lock = threading.RLock()
         self._test_mode = False
-        self._reader = threading.Thread(target=self._read_loop, name=f"ix30 {self.port_name}",
-                                         daemon=True)
-        self._reader.start()
+        self._boots_accounted = 0
+        self._watchdog_armed_s = 0.0
         try:
             self.identity = self._identify(expected_serial)
         except BaseException:
@@ -108,16 +102,11 @@ class Ix30Client(CalibrationCommands):
     def open(cls, url: str, *, timeout_s: float = 0.5, expected_serial: str | None = None,
              spec: ProductSpec | None = None) -> Self:
         """Open a device path or pyserial URL (115200 8N1, no flow control) and check ID?."""
-        try:
-            port = serial.serial_for_url(
-                url, baudrate=BAUD_RATE, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE,
-                stopbits=serial.STOPBITS_ONE, xonxoff=False, rtscts=False, dsrdtr=False,
-                timeout=READ_POLL_S,
-            )
-        except (serial.SerialException, ValueError) as exc:
-            raise DutError(url, "open", str(exc)) from exc
-        port.reset_input_buffer()
-        return cls(port, timeout_s=timeout_s, expected_serial=expected_serial, spec=spec)
+        return cls(open_port(url), timeout_s=timeout_s, expected_serial=expected_serial, spec=spec, url=url)
+
+    @property
+    def corrupt_lines(self) -> list[CorruptLine]:
+        return self.link.corrupt_lines
 
     def _identify(self, expected_serial: str | None) -> DutIdentity:
         payload = self.request("ID?")
@@ -134,264 +123,121 @@ class Ix30Client(CalibrationCommands):
         log.info("%s: %s", self.port_name, identity)
         return identity
 
-    # -- reader thread --------------------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        buffer = bytearray()
-        while not self._stop.is_set():
-            try:
-                chunk = self.port.read(max(1, self.port.in_waiting))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                if not self._stop.is_set():
-                    self._reader_error = f"port read failed: {exc}"
-                    log.error("%s: %s", self.port_name, self._reader_error)
-                return
-            buffer += chunk
-            while b"\n" in buffer:
-                line, _, rest = bytes(buffer).partition(b"\n")
-                buffer = bytearray(rest)
-                self._route(line)
-            if len(buffer) > MAX_LINE_BYTES:
-                self._route_corrupt(bytes(buffer), "line too long without LF")
-                buffer.clear()
-
-    def _route(self, line: bytes) -> None:
-        if not line.strip(b"\r"):
-            return
-        try:
-            body = decode_frame(line)
-        except FrameError as exc:
-            self._route_corrupt(line, exc.reason)
-            return
-        if is_event(body):
-            log.info("%s: event %s", self.port_name, body)
-            with self._events_changed:
-                self._events.append(DutEvent(body, time.monotonic()))
-                self._events_changed.notify_all()
-            return
-        try:
-            self._replies.put(parse_reply(body))
-        except FrameError as exc:
-            self._route_corrupt(line, exc.reason)
-
-    def _route_corrupt(self, line: bytes, reason: str) -> None:
-        log.warning("%s: discarded corrupt line (%s): %r", self.port_name, reason, line)
-        corrupt = _CorruptLine(line, reason)
-        self.corrupt_lines.append(corrupt)
-        # A damaged event must not stand in for a reply; anything else may be the reply.
-        if not line.startswith(b"!"):
-            self._replies.put(corrupt)
-
     # -- requests -------------------------------------------------------------------------
 
     def request(self, body: str) -> str:
         """Send one framed request, return the OK payload; raise a typed DutError otherwise."""
+        return self._request(body, check_reboot=True)
+
+    def _request(self, body: str, *, check_reboot: bool) -> str:
         shown = shown_request(body)
-        retry_on_loss = _is_query(body)
         with self._request_lock:
+            if check_reboot:
+                self._raise_if_rebooted(shown)
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 last = attempt == MAX_ATTEMPTS
                 try:
                     reply = self._exchange(body, shown)
-                except (DutFrameError, DutTimeout) as exc:
-                    if not retry_on_loss or last:
+                except (DutFrameError, DutTimeout, DutLinkLost) as exc:
+                    if last:
                         raise
-                    log.warning("%s: retrying %r after: %s", self.port_name, shown, exc.detail)
+                    try:
+                        repeat = self._may_repeat(body, shown, exc)
+                    except _TookEffect:
+                        log.warning("%s: %r took effect although its reply was lost", self.port_name, shown)
+                        return ""
+                    if not repeat:
+                        raise exc from None
+                    log.warning("%s: repeating %r after: %s", self.port_name, shown, exc.detail)
                     continue
                 if reply.ok:
                     return reply.payload
                 if reply.error_code == ERR_CRC and not last:
-                    log.warning("%s: %r arrived corrupted at the unit, resending", self.port_name,
-                                shown)
+                    log.warning("%s: %r arrived corrupted at the unit, resending", self.port_name, shown)
                     continue
                 raise DutCommandError(self.port_name, shown, reply.error_code, reply.error_text)
         raise AssertionError("unreachable")
 
     def _exchange(self, body: str, shown: str) -> Reply:
-        self._discard_stale_replies()
-        self._send(body, shown)
-        try:
-            item = self._replies.get(timeout=self.timeout_s)
-        except queue.Empty:
-            detail = self._reader_error or f"no reply within {self.timeout_s:g} s"
-            raise DutTimeout(self.port_name, shown, detail) from None
-        if isinstance(item, _CorruptLine):
-            raise DutFrameError(self.port_name, shown, item.reason, item.line)
-        return item
+        if self.link.reader_error:
+            self._reconnect(shown)
+        return self.link.exchange(body, shown, self.timeout_s)
 
-    def _send(self, body: str, shown: str) -> None:
-        if self._reader_error:
-            raise DutError(self.port_name, shown, self._reader_error)
-        log.debug("%s: -> %s", self.port_name, shown)
+    def _may_repeat(self, body: str, shown: str, lost: DutError) -> bool:
+        """Whether a request whose reply was lost may be sent again (reading state back first where
+        its effect is not idempotent). Raises `lost` when it took effect after all: nothing to do."""
+        if self.link.reader_error:
+            self._reconnect(shown)
+        if _is_query(body) or body.split(" ", 1)[0] in IDEMPOTENT_COMMANDS:
+            return True
+        proof = CONFIRMED_BY_STATE.get(body)
+        if proof is None:
+            return False
         try:
-            self.port.write(encode_frame(body))
-            self.port.flush()
-        except (serial.SerialException, OSError) as exc:
-            raise DutError(self.port_name, shown, f"port write failed: {exc}") from None
+            state = self._fields_of(self._request("STATE?", check_reboot=False), "STATE?", 2)[0]
+        except DutError:
+            return False  # state unknown: the original loss is the error to report
+        if state in proof:
+            raise _TookEffect() from lost
+        return True
 
-    def _discard_stale_replies(self) -> None:
-        # A reply that arrives after its request timed out must not answer the next request.
-        while True:
-            try:
-                stale = self._replies.get_nowait()
-            except queue.Empty:
-                return
-            log.warning("%s: discarded late reply %r", self.port_name, stale)
+    def _reconnect(self, shown: str) -> None:
+        """Reopen the port; carry on only with the same unit, which did not reboot meanwhile."""
+        self.link.reconnect()
+        payload = self._request("ID?", check_reboot=False)
+        serial_now = payload.split(",")[2] if payload.count(",") >= 2 else payload
+        if serial_now != self.identity.serial:
+            raise DutIdentityError(self.port_name, shown, f"after reconnecting, unit {serial_now!r} answers,"
+                                   f" not {self.identity.serial!r}")
+        if self._watchdog_armed_s > 0 and self._float("WDOG?", check_reboot=False) != self._watchdog_armed_s:
+            # The watchdog setting is lost on a reboot; its !BOOT went out while the port was gone.
+            self.link.boots += 1
+            self._raise_if_rebooted(shown)
+
+    def _raise_if_rebooted(self, shown: str) -> None:
+        if self.link.boots > self._boots_accounted:
+            raise UnitRebooted(self.port_name, shown,
+                               "the unit rebooted during the run (output off, watchdog and any calibration"
+                               " not saved lost); run stopped")
+
+    def acknowledge_reboot(self) -> None:
+        """After a UnitRebooted has been dealt with: let requests through again."""
+        self._boots_accounted = self.link.boots
+
+    @property
+    def rebooted(self) -> bool:
+        """A reboot the rig did not ask for happened and is not acknowledged."""
+        return self.link.boots > self._boots_accounted
 
     # -- events ---------------------------------------------------------------------------
 
     def events(self) -> list[DutEvent]:
         """Every event received since the last clear_events(), oldest first."""
-        with self._events_changed:
-            return list(self._events)
+        return self.link.events()
 
     def clear_events(self) -> None:
-        with self._events_changed:
-            self._events.clear()
-            self._taken.clear()
+        self.link.clear_events()
 
     def wait_for_event(self, prefix: str, timeout_s: float, *,
                        after_s: float | None = None) -> DutEvent:
         """The oldest event starting with `prefix` ('!' optional) not yet returned by this
         method (and received after `after_s`, a monotonic time, when given); waits for it."""
-        wanted = prefix if prefix.startswith("!") else "!" + prefix
-        deadline = time.monotonic() + timeout_s
-        with self._events_changed:
-            while True:
-                for index, event in enumerate(self._events):
-                    fresh = after_s is None or event.received_s >= after_s
-                    if index not in self._taken and fresh and event.body.startswith(wanted):
-                        self._taken.add(index)
-                        return event
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DutTimeout(self.port_name, f"wait for {wanted}",
-                                     f"no such event within {timeout_s:g} s")
-                self._events_changed.wait(remaining)
-
-    # -- commands (dut-protocol.md section 4) -----------------------------------------------
-
-    def _command(self, body: str) -> None:
-        self.request(body)
-
-    def _float(self, body: str) -> float:
-        payload = self.request(body)
-        try:
-            return float(payload)
-        except ValueError:
-            raise DutFrameError(self.port_name, body, "not a number", payload) from None
-
-    def _fields(self, body: str, count: int) -> list[str]:
-        payload = self.request(body)
-        fields = payload.split()
-        if len(fields) != count:
-            raise DutFrameError(self.port_name, body, f"expected {count} fields", payload)
-        return fields
-
-    def state(self) -> DutState:
-        state, code = self._fields("STATE?", 2)
-        return DutState(state, self._int(code, "STATE?"))
-
-    def _int(self, token: str, body: str) -> int:
-        try:
-            return int(token)
-        except ValueError:
-            raise DutFrameError(self.port_name, body, "not an integer", token) from None
-
-    def set_current_ma(self, ma: float) -> None:
-        """Setpoint, rounded to the spec's resolution (0.1 mA)."""
-        if not math.isfinite(ma):
-            raise ValueError(f"setpoint {ma!r} mA is not a finite number")
-        decimals = max(0, -math.floor(math.log10(self.spec.setpoint.resolution_ma)))
-        self._command(f"SET {ma:.{decimals}f}")
-
-    def setpoint_ma(self) -> float:
-        return self._float("SET?")
-
-    def set_mode_dc(self) -> None:
-        self._command("MODE DC")
-
-    def set_mode_pulsed(self, freq_hz: float, duty_pct: float) -> None:
-        self._command(f"MODE PULSED {freq_hz:g} {duty_pct:g}")
-
-    def mode(self) -> str:
-        return self.request("MODE?")
-
-    def set_polarity(self, pol: str) -> None:
-        if pol.upper() not in ("POS", "NEG"):
-            raise ValueError(f"polarity {pol!r} is not POS or NEG")
-        self._command(f"POL {pol.upper()}")
-
-    def polarity(self) -> str:
-        return self.request("POL?")
-
-    def set_ramp_ma_per_s(self, rate: float) -> None:
-        self._command(f"RAMP {rate:g}")
-
-    def ramp_ma_per_s(self) -> float:
-        return self._float("RAMP?")
-
-    def set_timer_s(self, s: float) -> None:
-        self._command(f"TIMER {s:g}")
-
-    def timer_s(self) -> float:
-        return self._float("TIMER?")
-
-    def start(self) -> None:
-        self._command("START")
-
-    def stop(self) -> None:
-        self._command("STOP")
-
-    def measure(self) -> DutReading:
-        current, voltage, compliance = self._fields("MEAS?", 3)
-        try:
-            return DutReading(float(current), float(voltage), compliance == "1")
-        except ValueError:
-            raise DutFrameError(self.port_name, "MEAS?", "not numbers",
-                                f"{current} {voltage} {compliance}") from None
-
-    def fault(self) -> tuple[int, str]:
-        code, name = self._fields("FAULT?", 2)
-        return self._int(code, "FAULT?"), name
-
-    def clear(self) -> None:
-        self._command("CLEAR")
-
-    def set_watchdog_s(self, s: float) -> None:
-        self._command(f"WDOG {s:g}")
-
-    def watchdog_s(self) -> float:
-        return self._float("WDOG?")
-
-    def test_on(self) -> None:
-        self._command("TEST ON")
-        self._test_mode = True
-
-    def test_off(self) -> None:
-        self._command("TEST OFF")
-        self._test_mode = False
-
-    def test_dac(self, code: int) -> None:
-        self._command(f"TEST:DAC {int(code):d}")
-
-    def test_adc(self) -> tuple[int, int]:
-        i_code, v_code = self._fields("TEST:ADC?", 2)
-        return self._int(i_code, "TEST:ADC?"), self._int(v_code, "TEST:ADC?")
-
-    def test_ramp(self, rate: float) -> None:
-        self._command(f"TEST:RAMP {rate:g}")
-
-    def test_inject(self, name: str) -> None:
-        self._command(f"TEST:INJECT {name.upper()}")
+        return self.link.wait_for_event(prefix, timeout_s, after_s=after_s)
 
     def reset(self, boot_timeout_s: float = 3.0) -> str:
         """Reboot the unit (no reply, output off); wait for `!BOOT <fw>` and return the fw."""
         with self._request_lock:
-            self._discard_stale_replies()
+            self._raise_if_rebooted("RESET")
+            self.link.discard_stale_replies()
             sent_s = time.monotonic()
-            self._send("RESET", "RESET")
-        boot = self.wait_for_event("!BOOT", boot_timeout_s, after_s=sent_s)
+            self._boots_accounted += 1  # asked for: this !BOOT is not a reboot under the rig
+            self.link.send("RESET", "RESET")
+        try:
+            boot = self.wait_for_event("!BOOT", boot_timeout_s, after_s=sent_s)
+        except DutTimeout:
+            self._boots_accounted -= 1
+            raise
+        self._watchdog_armed_s = 0.0
         self.forget_wrong_key()
         self._test_mode = False
         return boot.body.partition(" ")[2].strip()
@@ -412,15 +258,16 @@ class Ix30Client(CalibrationCommands):
         log.info("%s: safe state: now %s", self.port_name, final or "unknown")
 
     def _state_or_none(self) -> str | None:
+        # Safe state goes through even after an unacknowledged reboot: that is when it matters.
         try:
-            return self.state().state
+            return self._fields_of(self._request("STATE?", check_reboot=False), "STATE?", 2)[0]
         except DutError as exc:
             log.error("%s: safe state: STATE? failed: %s", self.port_name, exc)
             return None
 
     def _best_effort(self, body: str) -> None:
         try:
-            self.request(body)
+            self._request(body, check_reboot=False)
         except DutError as exc:
             log.warning("%s: safe state: %s", self.port_name, exc)
 
@@ -434,10 +281,7 @@ class Ix30Client(CalibrationCommands):
         return state
 
     def close(self) -> None:
-        self._stop.set()
-        if self._reader.is_alive() and self._reader is not threading.current_thread():
-            self._reader.join(timeout=1.0)
-        self.port.close()
+        self.link.close()
 
     def __enter__(self) -> Self:
         return self

@@ -37,3 +37,12 @@ class DutFrameError(DutError):
 
 class DutIdentityError(DutError):
     """`ID?` named another product or serial than the one expected."""
+
+
+class DutLinkLost(DutError):
+    """The serial port failed (a pulled cable, a vanished device) and could not be safely reopened."""
+
+
+class UnitRebooted(DutError):
+    """The unit sent `!BOOT` without being asked to reset: its output went off and it lost its watchdog
+    setting and any calibration written but not saved. The run cannot carry on as if nothing happened."""

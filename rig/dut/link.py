@@ -1,0 +1,236 @@
+"""The IX-30's serial link: the pyserial port, a reader thread that sorts what arrives, reconnection.
+
+The reader thread owns the port's input: CRC-checked `!` events go to the event list (a `!BOOT` is
+also counted, so that a unit that rebooted under the rig cannot go unnoticed), replies to the reply
+queue, corrupt lines are counted and never used. When the port fails (a pulled USB cable), the link
+can reopen the same device path or URL once it is back; whether carrying on is safe is the client's
+decision (same unit, no reboot), not the link's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import serial
+
+from rig.dut.errors import DutError, DutFrameError, DutLinkLost, DutTimeout
+from rig.dut.framing import FrameError, Reply, decode_frame, encode_frame, is_event, parse_reply
+
+log = logging.getLogger(__name__)
+
+BAUD_RATE = 115200
+READ_POLL_S = 0.02
+MAX_LINE_BYTES = 4096
+BOOT_EVENT = "!BOOT"
+# A re-plugged USB CDC port re-enumerates within a second or two; longer than this is an abort.
+RECONNECT_WINDOW_S = 3.0
+RECONNECT_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class DutEvent:
+    body: str
+    received_s: float
+
+
+@dataclass(frozen=True)
+class CorruptLine:
+    line: bytes
+    reason: str
+
+
+def open_port(url: str) -> serial.SerialBase:
+    """A device path or pyserial URL at 115200 8N1, no flow control; DutError if it cannot open."""
+    try:
+        port = serial.serial_for_url(
+            url, baudrate=BAUD_RATE, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE,
+            stopbits=serial.STOPBITS_ONE, xonxoff=False, rtscts=False, dsrdtr=False, timeout=READ_POLL_S,
+        )
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise DutError(url, "open", str(exc)) from exc
+    port.reset_input_buffer()
+    return port
+
+
+class SerialLink:
+    def __init__(self, port: serial.SerialBase, url: str | None = None) -> None:
+        """url: what to reopen after the port fails (None: this link cannot reconnect)."""
+        self.port = port
+        self.url = url
+        self.port_name = str(getattr(port, "portstr", None) or port.port)
+        self.corrupt_lines: list[CorruptLine] = []
+        self.boots = 0
+        self.reconnects = 0
+        self._replies: queue.Queue[Reply | CorruptLine] = queue.Queue()
+        self._events: list[DutEvent] = []
+        self._taken: set[int] = set()
+        self._events_changed = threading.Condition()
+        self._stop = threading.Event()
+        self.reader_error: str | None = None
+        self._reader = self._start_reader()
+
+    def _start_reader(self) -> threading.Thread:
+        reader = threading.Thread(target=self._read_loop, args=(self.port,), name=f"ix30 {self.port_name}",
+                                  daemon=True)
+        reader.start()
+        return reader
+
+    # -- reader thread --------------------------------------------------------------------
+
+    def _read_loop(self, port: serial.SerialBase) -> None:
+        buffer = bytearray()
+        while not self._stop.is_set() and port is self.port:
+            try:
+                chunk = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                if not self._stop.is_set() and port is self.port:
+                    self.reader_error = f"port read failed: {exc}"
+                    log.error("%s: %s", self.port_name, self.reader_error)
+                return
+            buffer += chunk
+            while b"\n" in buffer:
+                line, _, rest = bytes(buffer).partition(b"\n")
+                buffer = bytearray(rest)
+                self._route(line)
+            if len(buffer) > MAX_LINE_BYTES:
+                self._route_corrupt(bytes(buffer), "line too long without LF")
+                buffer.clear()
+
+    def _route(self, line: bytes) -> None:
+        if not line.strip(b"\r"):
+            return
+        try:
+            body = decode_frame(line)
+        except FrameError as exc:
+            self._route_corrupt(line, exc.reason)
+            return
+        if is_event(body):
+            log.info("%s: event %s", self.port_name, body)
+            with self._events_changed:
+                self._events.append(DutEvent(body, time.monotonic()))
+                if body.startswith(BOOT_EVENT):
+                    self.boots += 1
+                self._events_changed.notify_all()
+            return
+        try:
+            self._replies.put(parse_reply(body))
+        except FrameError as exc:
+            self._route_corrupt(line, exc.reason)
+
+    def _route_corrupt(self, line: bytes, reason: str) -> None:
+        log.warning("%s: discarded corrupt line (%s): %r", self.port_name, reason, line)
+        corrupt = CorruptLine(line, reason)
+        self.corrupt_lines.append(corrupt)
+        # A damaged event must not stand in for a reply; anything else may be the reply.
+        if not line.startswith(b"!"):
+            self._replies.put(corrupt)
+
+    # -- one exchange ---------------------------------------------------------------------
+
+    def exchange(self, body: str, shown: str, timeout_s: float) -> Reply:
+        """Send one request, wait for the next reply. DutLinkLost when the port has failed (the
+        request may or may not have reached the unit), DutTimeout, DutFrameError."""
+        self.discard_stale_replies()
+        self.send(body, shown)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                item = self._replies.get(timeout=min(READ_POLL_S * 5, max(0.0, deadline - time.monotonic())))
+                break
+            except queue.Empty:
+                if self.reader_error:
+                    raise DutLinkLost(self.port_name, shown, self.reader_error) from None
+                if time.monotonic() >= deadline:
+                    raise DutTimeout(self.port_name, shown, f"no reply within {timeout_s:g} s") from None
+        if isinstance(item, CorruptLine):
+            raise DutFrameError(self.port_name, shown, item.reason, item.line)
+        return item
+
+    def send(self, body: str, shown: str) -> None:
+        if self.reader_error:
+            raise DutLinkLost(self.port_name, shown, self.reader_error)
+        log.debug("%s: -> %s", self.port_name, shown)
+        try:
+            self.port.write(encode_frame(body))
+            self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            self.reader_error = f"port write failed: {exc}"
+            raise DutLinkLost(self.port_name, shown, self.reader_error) from None
+
+    def discard_stale_replies(self) -> None:
+        # A reply that arrives after its request timed out must not answer the next request.
+        while True:
+            try:
+                stale = self._replies.get_nowait()
+            except queue.Empty:
+                return
+            log.warning("%s: discarded late reply %r", self.port_name, stale)
+
+    # -- reconnection ---------------------------------------------------------------------
+
+    def reconnect(self, window_s: float = RECONNECT_WINDOW_S) -> None:
+        """Reopen the port (same path or URL) within window_s; DutLinkLost naming the port if not."""
+        if self.url is None:
+            raise DutLinkLost(self.port_name, "reconnect", f"{self.reader_error}; this link cannot reopen")
+        lost = self.reader_error
+        old = self.port
+        try:
+            old.close()
+        except (serial.SerialException, OSError):
+            pass
+        deadline = time.monotonic() + window_s
+        while True:
+            try:
+                port = open_port(self.url)
+                break
+            except DutError as exc:
+                if time.monotonic() >= deadline:
+                    raise DutLinkLost(self.port_name, "reconnect",
+                                      f"{lost}; not back within {window_s:g} s ({exc.detail})") from None
+                time.sleep(RECONNECT_POLL_S)
+        self.port = port
+        self.reader_error = None
+        self.discard_stale_replies()
+        self.reconnects += 1
+        self._reader.join(timeout=1.0)
+        self._reader = self._start_reader()
+        log.warning("%s: port reopened after: %s", self.port_name, lost)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def events(self) -> list[DutEvent]:
+        with self._events_changed:
+            return list(self._events)
+
+    def clear_events(self) -> None:
+        with self._events_changed:
+            self._events.clear()
+            self._taken.clear()
+
+    def wait_for_event(self, prefix: str, timeout_s: float, *, after_s: float | None = None) -> DutEvent:
+        wanted = prefix if prefix.startswith("!") else "!" + prefix
+        deadline = time.monotonic() + timeout_s
+        with self._events_changed:
+            while True:
+                for index, event in enumerate(self._events):
+                    fresh = after_s is None or event.received_s >= after_s
+                    if index not in self._taken and fresh and event.body.startswith(wanted):
+                        self._taken.add(index)
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DutTimeout(self.port_name, f"wait for {wanted}", f"no such event within {timeout_s:g} s")
+                self._events_changed.wait(remaining)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._reader.is_alive() and self._reader is not threading.current_thread():
+            self._reader.join(timeout=1.0)
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass
