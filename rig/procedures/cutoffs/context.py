@@ -1,0 +1,150 @@
+"""What every cut-off procedure shares: the slot, spec, decision rule and sink, the requirements of
+dut-protocol.md section 1, the session set-up, and the way back to a safe, fault-free unit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rig.dut.errors import DutCommandError
+from rig.instruments.analyzer import Trace
+from rig.metrology.decision import DecisionRule
+from rig.metrology.uncertainty import Budget, MeterAccuracy
+from rig.procedures.accuracy import current_meter, voltage_meter
+from rig.procedures.cutoffs.trace_analysis import downsample
+from rig.procedures.points import MeasuredPoint, PointSink, Requirement, make_point
+from rig.records.trace_plots import TracePlot
+from rig.slot import OpenSlot
+from rig.spec import ProductSpec
+
+MA_PER_A = 1000.0
+TEST_RAMP_MAX_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
+POLL_S = 0.005
+# Beyond the ramp time, how long a state change may take to show (command latency, ticks, settling).
+STATE_MARGIN_S = 1.0
+# The results store keeps a reduced trace per point; the PNG in the report has every sample.
+SUMMARY_POINTS = 400
+PHASE = "cutoff"
+ERR_FAULT = 6  # dut-protocol.md section 5: CLEAR while the cause persists
+IDLE_STATES = ("IDLE", "TEST")
+
+
+def requirements(spec: ProductSpec) -> dict[str, Requirement]:
+    rows = {
+        "overcurrent": "Over-current cut-off",
+        "loss_of_contact": "Loss of contact",
+        "compliance_recovery": "Compliance recovery",
+        "ramp": "Soft start / soft stop ramp rate",
+        "compliance": "Compliance voltage",
+        "timer": "Session timer",
+        "residual_current": "Residual current with the output off",
+    }
+    return {key: Requirement(key, getattr(spec, key).clause, title) for key, title in rows.items()}
+
+
+@dataclass
+class CutoffResult:
+    """The points of one procedure (already handed to the sink) and the traces that show them."""
+
+    points: list[MeasuredPoint] = field(default_factory=list)
+    plots: list[TracePlot] = field(default_factory=list)
+
+
+@dataclass
+class CutoffContext:
+    slot: OpenSlot
+    spec: ProductSpec
+    rule: DecisionRule
+    sink: PointSink
+
+    def __post_init__(self) -> None:
+        station, number = self.slot.station, self.slot.number
+        self.figures = station.figures(station.slot(number).ammeter.instrument)
+        self.current_meter: MeterAccuracy = current_meter(self.figures, self.spec.setpoint.max_ma / MA_PER_A)
+        self.low_current_meter: MeterAccuracy = current_meter(self.figures, self.spec.residual_current.max_ua / 1e6)
+        self.voltage_meter: MeterAccuracy = voltage_meter(self.figures, self.spec.compliance.v_abs_max_v)
+        self.requirements = requirements(self.spec)
+
+    def point(self, key: str, name: str, parameters: dict, measured: float, unit: str, *,
+              nominal: float | None, lower: float | None, upper: float | None, budget: Budget,
+              trace: dict | None = None, raw: dict | None = None) -> MeasuredPoint:
+        """Make a point against its declared limits and hand it to the sink at once."""
+        extra = dict(raw or {})
+        if trace is not None:
+            extra["trace"] = trace
+        made = make_point(phase=PHASE, requirement=self.requirements[key], name=name, parameters=parameters,
+                          measured=measured, unit=unit, nominal=nominal, lower=lower, upper=upper,
+                          budget=budget, rule=self.rule, raw=extra)
+        self.sink(made)
+        return made
+
+    def check(self, key: str, name: str, parameters: dict, held: bool, what: str) -> MeasuredPoint:
+        """A yes/no behaviour of the spec row (latched, refused, stayed off) as a 0/1 point that
+        must be 1; no measurement uncertainty (it is read from the unit or the analyzer's verdict)."""
+        return self.point(key, name, parameters, 1.0 if held else 0.0, "bool", nominal=1.0, lower=1.0,
+                          upper=None, budget=Budget(what, "bool", ()), raw={"behaviour": what})
+
+
+def trace_summary(trace: Trace) -> dict:
+    """The downsampled trace kept in a point's raw record (current in mA, voltage in V)."""
+    summary = {"interval_s": trace.interval_s, "points": len(trace.current_a),
+               "current_ma": downsample(trace.time_s, trace.current_a * MA_PER_A, SUMMARY_POINTS)}
+    if trace.voltage_v is not None:
+        summary["voltage_v"] = downsample(trace.time_s, trace.voltage_v, SUMMARY_POINTS)
+    return summary
+
+
+def start_session(ctx: CutoffContext, *, setpoint_ma: float, load_ohm: float,
+                  rate_ma_per_s: float | None = None, timer_s: float | None = None, wait_on: bool = True) -> None:
+    """From a safe unit: load, polarity POS, DC, setpoint, timer and ramp, START.
+
+    rate None: test mode with the fastest TEST:RAMP (the set-up ramp is not what is measured).
+    """
+    dut, spec = ctx.slot.dut, ctx.spec
+    ctx.slot.ammeter.set_current_range_a(spec.setpoint.max_ma / MA_PER_A)
+    ctx.slot.load.set_resistance_ohm(load_ohm)
+    dut.set_polarity("POS")
+    dut.set_mode_dc()
+    dut.set_timer_s(timer_s if timer_s is not None else spec.timer.max_s)
+    if rate_ma_per_s is None:
+        dut.test_on()
+        dut.test_ramp(TEST_RAMP_MAX_MA_PER_S)
+    else:
+        dut.set_ramp_ma_per_s(rate_ma_per_s)
+    dut.set_current_ma(setpoint_ma)
+    dut.clear_events()
+    dut.start()
+    if wait_on:
+        ramp_s = setpoint_ma / (rate_ma_per_s or TEST_RAMP_MAX_MA_PER_S)
+        wait_for_state(ctx, ("ON",), ramp_s + STATE_MARGIN_S)
+        time.sleep(ctx.slot.settle_after_setpoint_s)
+
+
+def wait_for_state(ctx: CutoffContext, states: tuple[str, ...], timeout_s: float) -> str:
+    """Poll STATE? until one of `states`; return the last state seen (the caller judges a timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while (state := ctx.slot.dut.state().state) not in states and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    return state
+
+
+def clear_refused(ctx: CutoffContext) -> bool:
+    """True when CLEAR is answered ERR 6 FAULT (the cause persists)."""
+    try:
+        ctx.slot.dut.clear()
+    except DutCommandError as exc:
+        return exc.code == ERR_FAULT
+    return False
+
+
+def end_session(ctx: CutoffContext) -> None:
+    """Back to a safe, fault-free unit: no injection, any latched fault cleared, output off, load safe."""
+    dut = ctx.slot.dut
+    state = dut.state()
+    if state.state == "FAULT":
+        try:
+            dut.test_inject("NONE")
+        except DutCommandError:
+            pass  # not in test mode: nothing was injected
+        dut.clear()
+    ctx.slot.make_safe()
