@@ -2,6 +2,11 @@
 
 Every command is checked against the instrument's error queue in the same round trip, so that an
 error is reported with the command that caused it rather than surfacing on a later one.
+
+A query that times out or whose connection fails is repeated, a bounded number of times, on a
+fresh connection (a query changes nothing, so repeating it is safe; the fresh connection also keeps
+a late reply from answering the next query). A command is never repeated: its effect is unknown, so
+the driver reconnects (the safe state can still be set) and raises InstrumentConnectionLost.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
 from rig.instruments.errors import (
+    InstrumentConnectionLost,
     InstrumentError,
     InstrumentIdentity,
     InstrumentIdentityError,
@@ -35,6 +41,7 @@ NO_ERROR_CODE = 0
 MAX_QUEUED_ERRORS = 64
 IDN_FIELDS = 4
 MS_PER_S = 1000.0
+QUERY_ATTEMPTS = 2
 
 _ERROR_REPLY = re.compile(r'^\s*([+-]?\d+)\s*,\s*"?(.*?)"?\s*$')
 
@@ -66,6 +73,8 @@ class ScpiInstrument:
     def __init__(self, resource: Any, name: str, *, expected_serial: str | None = None) -> None:
         self.resource = resource
         self.name = name
+        self.reconnects = 0
+        self._reopen: tuple[pyvisa.ResourceManager, str, float] | None = None
         self.identity = self._identify(expected_serial)
         self._raw_write("*CLS")
         log.info("%s: %s", name, self.identity)
@@ -83,19 +92,47 @@ class ScpiInstrument:
         """Open a VISA resource, check its identity, clear its error queue."""
         manager = resource_manager or pyvisa.ResourceManager(VISA_BACKEND)
         try:
-            resource = manager.open_resource(resource_name)
+            resource = cls._open_resource(manager, resource_name, timeout_s)
         except (VisaIOError, OSError, ValueError) as exc:
             raise InstrumentError(name, f"open {resource_name}", None, str(exc)) from exc
+        try:
+            instrument = cls(resource, name, expected_serial=expected_serial)
+        except BaseException:
+            resource.close()
+            raise
+        instrument._reopen = (manager, resource_name, timeout_s)
+        return instrument
+
+    @staticmethod
+    def _open_resource(manager: pyvisa.ResourceManager, resource_name: str, timeout_s: float) -> Any:
+        resource = manager.open_resource(resource_name)
         resource.timeout = timeout_s * MS_PER_S
         if resource_name.upper().endswith(SOCKET_SUFFIX):
             # Raw sockets have no message framing; the instruments end every message with LF.
             resource.read_termination = SOCKET_TERMINATION
             resource.write_termination = SOCKET_TERMINATION
+        return resource
+
+    def reconnect(self, command: str) -> None:
+        """A fresh connection to the same instrument (same serial); InstrumentConnectionLost if not."""
+        if self._reopen is None:
+            raise InstrumentConnectionLost(self.name, command, None, "connection lost; this driver cannot reopen")
+        manager, resource_name, timeout_s = self._reopen
         try:
-            return cls(resource, name, expected_serial=expected_serial)
-        except BaseException:
-            resource.close()
-            raise
+            self.resource.close()
+        except (VisaIOError, OSError):
+            pass
+        try:
+            self.resource = self._open_resource(manager, resource_name, timeout_s)
+            reply = self._raw_query("*IDN?")
+        except (InstrumentError, VisaIOError, OSError, ValueError) as exc:
+            raise InstrumentConnectionLost(self.name, command, None,
+                                           f"connection lost, reopening failed: {exc}") from None
+        identity = parse_identity(reply)
+        if identity is None or identity.serial != self.identity.serial:
+            raise InstrumentIdentityError(self.name, "*IDN?", reply, "after reconnecting, another instrument answers")
+        self.reconnects += 1
+        log.warning("%s: reconnected after a lost connection during %r", self.name, command)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -121,16 +158,18 @@ class ScpiInstrument:
     def _raw_write(self, command: str) -> None:
         try:
             self.resource.write(command)
-        except VisaIOError as exc:
+        except (VisaIOError, OSError) as exc:
             raise self._io_error(command, exc) from exc
 
     def _raw_query(self, command: str) -> str:
         try:
             return self.resource.query(command).strip()
-        except VisaIOError as exc:
+        except (VisaIOError, OSError) as exc:
             raise self._io_error(command, exc) from exc
 
-    def _io_error(self, command: str, exc: VisaIOError) -> InstrumentError:
+    def _io_error(self, command: str, exc: VisaIOError | OSError) -> InstrumentError:
+        if isinstance(exc, OSError):
+            return InstrumentConnectionLost(self.name, command, None, f"connection failed: {exc}")
         if _is_timeout(exc):
             timeout_ms = getattr(self.resource, "timeout", None)
             return InstrumentTimeout(self.name, command, None, f"no reply within {timeout_ms} ms")
@@ -139,13 +178,14 @@ class ScpiInstrument:
     # -- checked commands -----------------------------------------------------------------
 
     def write(self, command: str) -> None:
-        """Send a command and read the error queue in the same message."""
+        """Send a command and read the error queue in the same message. Never repeated."""
         try:
             reply = self._raw_query(f"{command};{ERROR_QUERY}")
-        except InstrumentTimeout:
+        except (InstrumentTimeout, InstrumentConnectionLost) as exc:
             # Some instruments drop the rest of a message after a header error: look again.
-            self._raise_queued(command)
-            raise
+            self._queued_or_reconnect(command)
+            raise InstrumentConnectionLost(self.name, command, None,
+                                           f"{exc.detail}; not repeated (its effect is unknown)") from None
         entry = parse_error_reply(reply)
         if entry is None:
             raise InstrumentResponseError(self.name, command, reply, "expected an error-queue entry")
@@ -154,15 +194,30 @@ class ScpiInstrument:
             raise ScpiError(self.name, command, *entry)
 
     def query(self, command: str) -> str:
-        """Send a query, return its reply; then check the error queue."""
-        try:
-            reply = self._raw_query(command)
-        except InstrumentTimeout:
-            # An unknown query produces no reply but an error: name that, not the timeout.
-            self._raise_queued(command)
-            raise
+        """Send a query, return its reply; then check the error queue. A query that times out or
+        loses its connection is repeated on a fresh connection, at most QUERY_ATTEMPTS times."""
+        for attempt in range(1, QUERY_ATTEMPTS + 1):
+            try:
+                reply = self._raw_query(command)
+                break
+            except (InstrumentTimeout, InstrumentConnectionLost) as exc:
+                # An unknown query produces no reply but an error: name that, not the timeout.
+                self._queued_or_reconnect(command)
+                if attempt == QUERY_ATTEMPTS:
+                    raise
+                log.warning("%s: repeating %r after: %s", self.name, command, exc.detail)
         self._raise_queued(command)
         return reply
+
+    def _queued_or_reconnect(self, command: str) -> None:
+        """After a silence: raise the queued error if the instrument still answers, else reconnect."""
+        try:
+            self._raise_queued(command)
+        except (InstrumentTimeout, InstrumentConnectionLost):
+            self.reconnect(command)
+            return
+        if self._reopen is not None:
+            self.reconnect(command)  # it answers, but a late reply may still be on its way
 
     def query_float(self, command: str) -> float:
         reply = self.query(command)
