@@ -49,3 +49,8 @@ class ScpiError(InstrumentError):
 
 class InstrumentResponseError(InstrumentError):
     """A reply that cannot be parsed as what the command returns."""
+
+
+class InstrumentConnectionLost(InstrumentError):
+    """The connection failed or stayed silent during a command whose effect is unknown; the driver
+    reconnected (or could not) and does not repeat the command."""
