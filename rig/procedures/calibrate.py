@@ -2,6 +2,9 @@
 
 Nothing out of bounds is ever sent: the whole set is checked before the first write, and the client
 checks each write again. The unlock key comes from the station's key source and is never shown.
+Every write is recorded in the station's audit log before it is sent, then its outcome (readback
+compared, write failed, lost in a reboot). A reboot during the writes is named: what was written
+but not saved is gone, and the run must not carry on as if the unit held it.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.dut.errors import UnitRebooted
 from rig.keys import KeySource
 from rig.procedures.characterise import RawPoint, as_arrays
 from rig.procedures.fit import DacFit, LineFit, fit_adc, fit_dac
 from rig.procedures.grid import POLARITIES
+from rig.records.audit import AuditLog, coefficients_record
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 
@@ -104,10 +109,17 @@ def readback_differences(written: UnitCalibration, read: UnitCalibration) -> lis
     return diffs
 
 
+class CalibrationLost(UnitRebooted):
+    """The unit rebooted during the calibration writes: what was written and not saved is lost."""
+
+
 def write_calibration(
-    slot: OpenSlot, cal: UnitCalibration, keys: KeySource, spec: ProductSpec
+    slot: OpenSlot, cal: UnitCalibration, keys: KeySource, spec: ProductSpec, *,
+    audit: AuditLog | None = None, operator: str = "unknown", run_id: int | None = None,
 ) -> UnitCalibration:
-    """Unlock, write every coefficient, save with the date, lock, read back and compare."""
+    """Unlock, write every coefficient, save with the date, lock, read back and compare. With an
+    audit log: the intended write (old and new coefficients) is recorded before anything is sent,
+    and its outcome after."""
     problems = bound_violations(cal, spec)
     if problems:
         raise CalibrationRefused(problems)
@@ -115,18 +127,69 @@ def write_calibration(
         raise ValueError("a calibration to be saved needs a date")
     dut = slot.dut
     key = keys.key_for(dut.identity.serial)
+    record = _Audit(audit, slot, operator, run_id)
+    record.intent(dut.read_calibration() if audit is not None else None, cal)
+    progress = _WriteProgress()
+    try:
+        _send_calibration(slot, cal, key, progress)
+        read = dut.read_calibration()
+    except UnitRebooted as exc:
+        detail = (f"the unit rebooted {progress.describe()}: the calibration was not kept"
+                  if not progress.saved else "the unit rebooted after CAL:SAVE, before the readback")
+        record.outcome("lost in reboot" if not progress.saved else "reboot before readback", detail)
+        raise CalibrationLost(exc.port, exc.command, f"{detail}; run stopped") from None
+    except Exception as exc:
+        record.outcome("write failed", f"{progress.describe()}: {type(exc).__name__}: {exc}")
+        raise
+    diffs = readback_differences(cal, read)
+    record.outcome("readback differs" if diffs else "readback ok", "; ".join(diffs), read)
+    if diffs:
+        raise ReadbackMismatch("calibration readback differs from what was written: " + "; ".join(diffs))
+    return read
+
+
+class _WriteProgress:
+    def __init__(self) -> None:
+        self.writes, self.saved = 0, False
+
+    def describe(self) -> str:
+        saved = "after CAL:SAVE" if self.saved else "before CAL:SAVE"
+        return f"after {self.writes} coefficient write(s), {saved}"
+
+
+def _send_calibration(slot: OpenSlot, cal: UnitCalibration, key: str, progress: _WriteProgress) -> None:
+    dut = slot.dut
     dut.unlock(key)
     try:
         for pol in POLARITIES:
             c = cal.polarity(pol)
             dut.write_dac_cal(pol, c.dac_gain, c.dac_offset)
+            progress.writes += 1
             dut.write_adc_cal(pol, c.adc_gain, c.adc_offset)
+            progress.writes += 1
         dut.write_vadc_cal(cal.v_gain, cal.v_offset)
+        progress.writes += 1
         dut.save_calibration(cal.date)
+        progress.saved = True
     finally:
-        dut.lock()
-    read = dut.read_calibration()
-    diffs = readback_differences(cal, read)
-    if diffs:
-        raise ReadbackMismatch("calibration readback differs from what was written: " + "; ".join(diffs))
-    return read
+        if not dut.rebooted:  # a rebooted unit is locked already; the request would only fail
+            dut.lock()
+
+
+class _Audit:
+    """The audit entries of one calibration write (nothing when no log is given)."""
+
+    def __init__(self, log: AuditLog | None, slot: OpenSlot, operator: str, run_id: int | None) -> None:
+        self.log = log
+        self.common = {"station": slot.station.name, "slot": slot.number, "operator": operator,
+                       "serial": slot.dut.identity.serial, "run_id": run_id}
+
+    def intent(self, old: UnitCalibration | None, new: UnitCalibration) -> None:
+        if self.log is not None:
+            self.log.append("calibration write", **self.common,
+                            old=coefficients_record(old) if old is not None else None, new=coefficients_record(new))
+
+    def outcome(self, result: str, detail: str, read: UnitCalibration | None = None) -> None:
+        if self.log is not None:
+            self.log.append("calibration result", **self.common, result=result, detail=detail,
+                            readback=coefficients_record(read) if read is not None else None)

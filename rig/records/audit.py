@@ -1,0 +1,137 @@
+"""Calibration audit trail: every calibration write to a unit, recorded before it is sent.
+
+One JSON Lines file per station, `<calibrations>/audit/<station>.jsonl`, append-only. Chosen over a
+results-store table because the trail must exist where the calibration tables are and whether or
+not a database is reachable, must be readable with any text tool by an auditor, and must survive a
+store that is rebuilt. Each entry carries the SHA-256 of the previous entry and its own hash over its
+content, so a removed, inserted, reordered or edited entry breaks the chain at that point; the
+tail's hash (`head()`) is what an external record (a report, a ticket) can pin to detect truncation.
+Appends from several slots (threads) and several rigs on one station (processes) are serialised by
+a lock and an advisory file lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import re
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+AUDIT_DIR = "audit"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_THREAD_LOCK = threading.Lock()
+
+
+class AuditChainError(ValueError):
+    """The audit log does not verify: names the file, the line and what is wrong."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    line: int
+    record: dict[str, Any]
+
+
+def coefficients_record(cal: Any) -> dict[str, Any]:
+    """A UnitCalibration as an audit entry keeps it (plain numbers, ISO date)."""
+    return {"POS": asdict(cal.pos), "NEG": asdict(cal.neg), "v_gain": cal.v_gain, "v_offset": cal.v_offset,
+            "date": cal.date.isoformat() if cal.date else None}
+
+
+def _entry_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def audit_path(calibrations_dir: Path, station: str) -> Path:
+    return Path(calibrations_dir) / AUDIT_DIR / f"{_SAFE_NAME.sub('_', station) or 'station'}.jsonl"
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_station(cls, calibrations_dir: Path, station: str) -> AuditLog:
+        return cls(audit_path(calibrations_dir, station))
+
+    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Append one entry (event plus fields, JSON-serialisable) chained to the last; return it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _THREAD_LOCK, self.path.open("a+", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                handle.seek(0)
+                last = _last_record(handle.read().splitlines())
+                record = {
+                    "seq": (last["seq"] + 1) if last else 1,
+                    "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                    "event": event,
+                    **fields,
+                    "prev": last["hash"] if last else GENESIS,
+                }
+                record["hash"] = _entry_hash(record)
+                handle.seek(0, 2)
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+                handle.flush()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return record
+
+    def entries(self) -> list[AuditEntry]:
+        """Every entry, parsed; AuditChainError names a line that is not a JSON object with a seq."""
+        if not self.path.exists():
+            return []
+        result = []
+        for number, text in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise AuditChainError(f"{self.path} line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("seq"), int):
+                raise AuditChainError(f"{self.path} line {number}: not an audit entry (no integer 'seq')")
+            result.append(AuditEntry(record["seq"], number, record))
+        return result
+
+    def verify_chain(self) -> int:
+        """Check every link; return the number of entries. AuditChainError names the first broken one."""
+        previous_hash, expected_seq = GENESIS, 1
+        entries = self.entries()
+        for entry in entries:
+            where = f"{self.path} line {entry.line} (entry {entry.seq})"
+            if entry.seq != expected_seq:
+                raise AuditChainError(f"{where}: expected entry {expected_seq}; an entry was removed or inserted")
+            if entry.record.get("prev") != previous_hash:
+                raise AuditChainError(f"{where}: does not chain to the entry before it (removed or reordered)")
+            if entry.record.get("hash") != _entry_hash(entry.record):
+                raise AuditChainError(f"{where}: content does not match its hash (altered)")
+            previous_hash, expected_seq = entry.record["hash"], expected_seq + 1
+        return len(entries)
+
+    def head(self) -> str:
+        """The hash of the last entry (GENESIS when empty): pin it elsewhere to detect truncation."""
+        entries = self.entries()
+        return entries[-1].record["hash"] if entries else GENESIS
+
+
+def _last_record(lines: list[str]) -> dict[str, Any] | None:
+    for text in reversed(lines):
+        if text.strip():
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError:
+                raise AuditChainError("the audit log's last line is not valid JSON; run `rig audit verify`") from None
+            if isinstance(record, dict) and "hash" in record and isinstance(record.get("seq"), int):
+                return record
+            raise AuditChainError("the audit log's last line is not an audit entry; run `rig audit verify`")
+    return None
