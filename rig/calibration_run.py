@@ -29,6 +29,7 @@ from rig.procedures.calibrate import (
 from rig.procedures.characterise import characterisation_plan, characterise
 from rig.procedures.grid import accuracy_grid
 from rig.procedures.points import MeasuredPoint
+from rig.records.audit import AuditLog
 from rig.records.cal_table import TablePaths, coefficients_dict, write_table
 from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
 from rig.slot import DueDateOverride, OpenSlot, open_slot
@@ -234,7 +235,9 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
     job.progress.phase("write", 1)
     try:
-        written = write_calibration(slot, fit.coefficients, job.keys, job.spec)
+        written = write_calibration(slot, fit.coefficients, job.keys, job.spec,
+                                    audit=AuditLog.for_station(job.calibrations_dir, job.station.name),
+                                    operator=job.operator, run_id=run.run_id)
     except ReadbackMismatch as exc:
         _store_calibration(run, before, fit, written=True, readback_ok=False, notes=str(exc))
         return CalibrationOutcome("FAIL", str(exc), run.serial, run.run_id, points=run.points)
