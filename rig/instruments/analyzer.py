@@ -53,6 +53,7 @@ class PowerAnalyzer(ScpiInstrument):
     voltage_channel: int | None = 2
     _integration: tuple[float, int] = (DEFAULT_INTERVAL_S, DEFAULT_POINTS)
     _applied: tuple[float, int, int] | None = None
+    _trigger_setup: tuple | None = None
 
     def configure_roles(self, current_channel: int = 1, voltage_channel: int | None = 2) -> None:
         """Ammeter emulation on one channel, voltmeter on the other (None: voltmeter elsewhere)."""
@@ -63,6 +64,7 @@ class PowerAnalyzer(ScpiInstrument):
             self.write(f"EMULation VMETer,{_channels(voltage_channel)}")
         self.write(f"OUTPut ON,{self._both()}")
         self._applied = None
+        self._trigger_setup = None
 
     def _both(self) -> str:
         return _channels(self.current_channel, self.voltage_channel)
@@ -81,13 +83,21 @@ class PowerAnalyzer(ScpiInstrument):
         self._apply_sweep(interval_s, points, 0)
 
     def _apply_sweep(self, interval_s: float, points: int, pretrigger_points: int) -> None:
+        commands = self._sweep_commands(interval_s, points, pretrigger_points)
+        if commands:
+            self._write_settings(commands)
+
+    def _sweep_commands(self, interval_s: float, points: int, pretrigger_points: int) -> list[str]:
+        """The sweep settings that differ from what the instrument has (none: nothing to send)."""
         if self._applied == (interval_s, points, pretrigger_points):
-            return
+            return []
         both = self._both()
-        self.write(f"SENSe:SWEep:TINTerval {interval_s:.9g},{both}")
-        self.write(f"SENSe:SWEep:POINts {points:d},{both}")
-        self.write(f"SENSe:SWEep:OFFSet:POINts {-pretrigger_points:d},{both}")
         self._applied = (interval_s, points, pretrigger_points)
+        return [
+            f"SENSe:SWEep:TINTerval {interval_s:.9g},{both}",
+            f"SENSe:SWEep:POINts {points:d},{both}",
+            f"SENSe:SWEep:OFFSet:POINts {-pretrigger_points:d},{both}",
+        ]
 
     def _single_reading_settings(self) -> None:
         # A trace may have left other sweep settings behind; readings use the integration ones.
@@ -112,8 +122,7 @@ class PowerAnalyzer(ScpiInstrument):
     def measure_current_samples_a(self) -> np.ndarray:
         """The samples of one new acquisition at the integration settings (for type-A stats)."""
         interval_s, points = self._integration
-        self.arm_trace(interval_s, points)
-        self.trigger_now()
+        self.arm_trace(interval_s, points, immediate=True)
         return self.fetch_trace(with_voltage=False).current_a
 
     def arm_trace(
@@ -125,8 +134,10 @@ class PowerAnalyzer(ScpiInstrument):
         trigger: str = "BUS",
         level_a: float | None = None,
         slope: str = "POS",
+        immediate: bool = False,
     ) -> None:
-        """Set up and initiate an acquisition; it completes on `trigger_now` or the level."""
+        """Set up and initiate an acquisition; it completes on `trigger_now`, the level, or at once
+        with `immediate` (initiate and trigger in the same message)."""
         source = _TRIGGER_SOURCES.get(trigger.upper())
         if source is None:
             raise ValueError(f"trigger {trigger!r} is not one of {', '.join(_TRIGGER_SOURCES)}")
@@ -137,17 +148,31 @@ class PowerAnalyzer(ScpiInstrument):
         if slope.upper() not in _SLOPES:
             raise ValueError(f"slope {slope!r} is not POS or NEG")
         ammeter = _channels(self.current_channel)
-        self._apply_sweep(interval_s, points, pretrigger_points)
-        self.write(f"SENSe:FUNCtion:CURRent ON,{ammeter}")
-        if self.voltage_channel is not None:
-            self.write(f"SENSe:FUNCtion:VOLTage ON,{_channels(self.voltage_channel)}")
-        self.write(f"TRIGger:ACQuire:SOURce {source},{self._both()}")
-        if level_a is not None:
-            self.write(f"TRIGger:ACQuire:CURRent {level_a:.6g},{ammeter}")
-        elif source.startswith("CURR"):
+        if level_a is None and source.startswith("CURR"):
             raise ValueError("a current-level trigger needs level_a")
-        self.write(f"TRIGger:ACQuire:CURRent:SLOPe {_SLOPES[slope.upper()]},{ammeter}")
-        self.write(f"INITiate:ACQuire {self._both()}")
+        # One message, one round trip (with its error check): settings only when they changed.
+        commands = self._sweep_commands(interval_s, points, pretrigger_points)
+        setup = (source, level_a, slope.upper())
+        if setup != self._trigger_setup:
+            commands.append(f"SENSe:FUNCtion:CURRent ON,{ammeter}")
+            if self.voltage_channel is not None:
+                commands.append(f"SENSe:FUNCtion:VOLTage ON,{_channels(self.voltage_channel)}")
+            commands.append(f"TRIGger:ACQuire:SOURce {source},{self._both()}")
+            if level_a is not None:
+                commands.append(f"TRIGger:ACQuire:CURRent {level_a:.6g},{ammeter}")
+            commands.append(f"TRIGger:ACQuire:CURRent:SLOPe {_SLOPES[slope.upper()]},{ammeter}")
+            self._trigger_setup = setup
+        commands.append(f"INITiate:ACQuire {self._both()}")
+        if immediate:
+            commands.append(f"TRIGger:ACQuire {self._both()}")
+        self._write_settings(commands)
+
+    def _write_settings(self, commands: list[str]) -> None:
+        try:
+            self.write(";:".join(commands))
+        except Exception:
+            self._applied = self._trigger_setup = None  # unknown now: send everything next time
+            raise
 
     def trigger_now(self) -> None:
         self.write(f"TRIGger:ACQuire {self._both()}")

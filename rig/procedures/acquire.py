@@ -62,9 +62,11 @@ class Reading:
 
 
 def take_reading(analyzer: PowerAnalyzer, acquisition: Acquisition) -> Reading:
-    """One acquisition of current and voltage together (one trigger, both channels)."""
-    analyzer.arm_trace(acquisition.interval_s, acquisition.points)
-    analyzer.trigger_now()
+    """One acquisition of current and voltage together (one trigger, both channels).
+
+    The unit's own reading is asked for after it, not during: the protocol does not say over which
+    window the unit averages, so only a reading taken after a settled window is sure to cover it."""
+    analyzer.arm_trace(acquisition.interval_s, acquisition.points, immediate=True)
     trace = analyzer.fetch_trace(with_voltage=True)
     samples_ma = trace.current_a * MA_PER_A
     voltage = float(np.mean(trace.voltage_v)) if trace.voltage_v is not None else math.nan

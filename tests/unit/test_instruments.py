@@ -205,8 +205,9 @@ def test_analyzer_trace_with_pretrigger() -> None:
     resource = _analyzer_resource()
     analyzer = PowerAnalyzer(resource, "analyzer")
     analyzer.arm_trace(1e-3, 4, pretrigger_points=1, trigger="CURRENT", level_a=0.0015)
-    assert "SENSe:SWEep:OFFSet:POINts -1,(@1,2)" in resource.sent
-    assert "TRIGger:ACQuire:SOURce CURRent1,(@1,2)" in resource.sent
+    sent = [command.lstrip(":") for command in resource.sent]  # settings go as one compound message
+    assert "SENSe:SWEep:OFFSet:POINts -1,(@1,2)" in sent
+    assert "TRIGger:ACQuire:SOURce CURRent1,(@1,2)" in sent
     trace = analyzer.fetch_trace()
     np.testing.assert_allclose(trace.time_s, [-1e-3, 0.0, 1e-3, 2e-3])
     np.testing.assert_allclose(trace.current_a, [0.001, 0.002, 0.003, 0.004])
@@ -233,3 +234,15 @@ def test_analyzer_over_range_reading_is_an_error() -> None:
     resource.replies["MEASure:CURRent? (@1)"] = "+9.91E+37"
     with pytest.raises(InstrumentResponseError, match="over range"):
         PowerAnalyzer(resource, "analyzer").measure_current_a()
+
+
+def test_analyzer_sends_unchanged_trace_settings_once() -> None:
+    resource = _analyzer_resource()
+    analyzer = PowerAnalyzer(resource, "analyzer")
+    analyzer.arm_trace(1e-3, 4, immediate=True)
+    analyzer.fetch_trace()
+    before = len(resource.sent)
+    analyzer.arm_trace(1e-3, 4, immediate=True)
+    again = [command.lstrip(":") for command in resource.sent[before:]]
+    assert not any(command.startswith(("SENSe:SWEep", "TRIGger:ACQuire:SOURce")) for command in again)
+    assert "INITiate:ACQuire (@1,2)" in again and "TRIGger:ACQuire (@1,2)" in again
