@@ -66,8 +66,7 @@ def rate_budget(fit: LineFit, meter: MeterAccuracy) -> Budget:
 
 def extrapolated_start_component(name: str, fit: LineFit, level: float) -> Component:
     """When a fitted ramp reaches `level`: the fit's uncertainty at that level, in time."""
-    t = fit.time_of(level)
-    u_level = math.sqrt(fit.intercept_stderr ** 2 + (t * fit.slope_stderr) ** 2)
+    u_level = fit.value_stderr(fit.time_of(level))
     return Component(name, TYPE_A, u_level / abs(fit.slope), "s", NORMAL, DIVISORS[NORMAL], dof=fit.points - 2)
 
 

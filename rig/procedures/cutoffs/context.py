@@ -4,6 +4,7 @@ dut-protocol.md section 1, the session set-up, and the way back to a safe, fault
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rig.dut.errors import DutCommandError
@@ -20,6 +21,8 @@ from rig.spec import ProductSpec
 MA_PER_A = 1000.0
 TEST_RAMP_MAX_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
 POLL_S = 0.005
+# Well inside the shortest host watchdog period the rig arms (dut-protocol.md: 0.5 s minimum).
+HOLD_POLL_S = 0.1
 # Beyond the ramp time, how long a state change may take to show (command latency, ticks, settling).
 STATE_MARGIN_S = 1.0
 # The results store keeps a reduced trace per point; the PNG in the report has every sample.
@@ -95,7 +98,8 @@ def trace_summary(trace: Trace) -> dict:
 
 
 def start_session(ctx: CutoffContext, *, setpoint_ma: float, load_ohm: float,
-                  rate_ma_per_s: float | None = None, timer_s: float | None = None, wait_on: bool = True) -> None:
+                  rate_ma_per_s: float | None = None, timer_s: float | None = None, wait_on: bool = True,
+                  before_start: Callable[[], None] | None = None) -> None:
     """From a safe unit: load, polarity POS, DC, setpoint, timer and ramp, START.
 
     rate None: test mode with the fastest TEST:RAMP (the set-up ramp is not what is measured).
@@ -113,6 +117,8 @@ def start_session(ctx: CutoffContext, *, setpoint_ma: float, load_ohm: float,
         dut.set_ramp_ma_per_s(rate_ma_per_s)
     dut.set_current_ma(setpoint_ma)
     dut.clear_events()
+    if before_start is not None:
+        before_start()
     dut.start()
     if wait_on:
         ramp_s = setpoint_ma / (rate_ma_per_s or TEST_RAMP_MAX_MA_PER_S)
@@ -126,6 +132,14 @@ def wait_for_state(ctx: CutoffContext, states: tuple[str, ...], timeout_s: float
     while (state := ctx.slot.dut.state().state) not in states and time.monotonic() < deadline:
         time.sleep(POLL_S)
     return state
+
+
+def hold(ctx: CutoffContext, duration_s: float) -> None:
+    """Wait while talking to the unit: the host watchdog must see requests while the output is on."""
+    deadline = time.monotonic() + duration_s
+    while (left := deadline - time.monotonic()) > 0:
+        ctx.slot.dut.state()
+        time.sleep(min(left, HOLD_POLL_S))
 
 
 def clear_refused(ctx: CutoffContext) -> bool:

@@ -59,6 +59,12 @@ class LineFit:
     intercept_stderr: float
     residual_sd: float
     points: int
+    time_mean_s: float = 0.0
+    time_sxx: float = math.inf
+
+    def value_stderr(self, time_s: float) -> float:
+        """Standard error of the fitted line's value at `time_s` (slope and intercept correlated)."""
+        return self.residual_sd * math.sqrt(1.0 / self.points + (time_s - self.time_mean_s) ** 2 / self.time_sxx)
 
     def at(self, time_s: float | np.ndarray) -> float | np.ndarray:
         return self.intercept + self.slope * time_s
@@ -83,17 +89,20 @@ def fit_line(time_s: np.ndarray, values: np.ndarray) -> LineFit:
     residual_sd = float(np.sqrt(np.sum((y - intercept - slope * t) ** 2) / (n - 2)))
     slope_se = residual_sd / math.sqrt(sxx)
     intercept_se = residual_sd * math.sqrt(1.0 / n + t_mean ** 2 / sxx)
-    return LineFit(slope, intercept, slope_se, intercept_se, residual_sd, n)
+    return LineFit(slope, intercept, slope_se, intercept_se, residual_sd, n, float(t_mean), sxx)
 
 
 def fit_between_levels(
-    time_s: np.ndarray, values: np.ndarray, low: float, high: float, *, rising: bool, after_s: float = -math.inf
+    time_s: np.ndarray, values: np.ndarray, low: float, high: float, *, rising: bool, after_s: float = -math.inf,
+    smooth_window: int = 1,
 ) -> LineFit:
-    """Fit the first monotonic stretch that passes from `low` to `high` (rising) or from `high` to
-    `low` (falling), using only the samples strictly between the two crossings."""
+    """Fit the first stretch that passes from `low` to `high` (rising) or from `high` to `low`
+    (falling), using the raw samples strictly between the two crossings; the crossings are found on
+    a moving average of `smooth_window` samples so that noise on a plateau does not end it early."""
     first, second = (low, high) if rising else (high, low)
-    t_first = crossing_time(time_s, values, first, rising=rising, after_s=after_s)
-    t_second = crossing_time(time_s, values, second, rising=rising, after_s=t_first)
+    smooth = moving_average(values, smooth_window)
+    t_first = crossing_time(time_s, smooth, first, rising=rising, after_s=after_s)
+    t_second = crossing_time(time_s, smooth, second, rising=rising, after_s=t_first)
     if math.isnan(t_first) or math.isnan(t_second):
         raise ValueError(f"the trace does not pass from {first:g} to {second:g}")
     t = np.asarray(time_s, dtype=float)

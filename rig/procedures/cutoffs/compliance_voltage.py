@@ -1,0 +1,76 @@
+"""Compliance voltage (dut-protocol.md section 1): the output voltage never above 62.0 V, into every
+test load and open circuit, from the start of a session through its entry into compliance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rig.procedures.cutoffs.budgets import reading_peak_budget
+from rig.procedures.cutoffs.context import (
+    CutoffContext,
+    CutoffResult,
+    end_session,
+    start_session,
+    trace_summary,
+)
+from rig.records.trace_plots import LimitLine, TracePlot
+
+MA_PER_A = 1000.0
+INTERVAL_S = 100e-6
+PRETRIGGER_S = 0.005
+# Shorter than the loss-of-contact persistence (250 ms), which ends a session into an open circuit.
+WINDOW_S = 0.100
+# Drive the output to this multiple of the compliance current: into compliance for sure, yet above
+# half the setpoint, so that loss of contact does not trip during the capture.
+OVERDRIVE = 1.5
+# Keep the load this far inside its power rating (at the highest voltage the spec allows).
+POWER_MARGIN = 0.8
+OPEN_CIRCUIT_SETPOINT_MA = 1.0
+
+
+def setpoint_for(ctx: CutoffContext, load_ohm: float) -> float:
+    """Into compliance where the load's power rating allows, else as high as it allows."""
+    spec = ctx.spec
+    if not math.isfinite(load_ohm):
+        return OPEN_CIRCUIT_SETPOINT_MA
+    compliance_ma = spec.compliance.v_max_nominal_v / load_ohm * MA_PER_A
+    load_id = ctx.slot.station.slot(ctx.slot.number).load.instrument
+    max_power_w = ctx.slot.station.figures(load_id).max_power_w
+    power_ma = math.sqrt(POWER_MARGIN * max_power_w / load_ohm) * MA_PER_A
+    if spec.compliance.v_abs_max_v ** 2 / load_ohm <= POWER_MARGIN * max_power_w:
+        power_ma = math.inf  # even at the highest allowed voltage the load is inside its rating
+    wanted = min(OVERDRIVE * compliance_ma, power_ma, spec.setpoint.max_ma)
+    step = spec.setpoint.resolution_ma
+    return max(step, math.floor(round(wanted / step, 6)) * step)
+
+
+def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
+    setpoint_ma = setpoint_for(ctx, load_ohm)
+    analyzer = ctx.slot.ammeter
+    try:
+        start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=load_ohm, wait_on=False,
+                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round((WINDOW_S + PRETRIGGER_S) / INTERVAL_S),
+                                                              pretrigger_points=round(PRETRIGGER_S / INTERVAL_S)))
+        analyzer.trigger_now()
+        trace = analyzer.fetch_trace()
+    finally:
+        end_session(ctx)
+    v = np.abs(trace.voltage_v)
+    peak_v = float(np.max(v))
+    limit_v = ctx.spec.compliance.v_abs_max_v
+    label = "open" if not math.isfinite(load_ohm) else f"{load_ohm:g}ohm"
+    params = {"load_ohm": load_ohm, "setpoint_ma": setpoint_ma}
+    noise_v = ctx.figures.voltage_ranges[ctx.voltage_meter.range_name].noise_v_rms
+    result = CutoffResult()
+    result.points.append(ctx.point(
+        "compliance", f"compliance-voltage-{label}", params, peak_v, "V", nominal=None, lower=None, upper=limit_v,
+        budget=reading_peak_budget("highest output voltage", peak_v, ctx.voltage_meter, noise_v),
+        trace=trace_summary(trace)))
+    result.plots.append(TracePlot(
+        f"Output voltage into {label} at {setpoint_ma:g} mA: highest {peak_v:.2f} V (limit {limit_v:g} V)",
+        trace.time_s, trace.current_a * MA_PER_A, voltage_v=v, show_voltage=True,
+        limits=(LimitLine(limit_v, f"limit {limit_v:g} V", "voltage"),),
+    ))
+    return result

@@ -1,0 +1,96 @@
+"""Soft start and soft stop (dut-protocol.md section 1): the ramp rate read off the trace by a line
+fit, at several configured rates, against the configured rate ±10 %."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rig.procedures.cutoffs.budgets import rate_budget
+from rig.procedures.cutoffs.context import (
+    MA_PER_A,
+    STATE_MARGIN_S,
+    CutoffContext,
+    CutoffResult,
+    end_session,
+    hold,
+    start_session,
+    trace_summary,
+    wait_for_state,
+)
+from rig.procedures.cutoffs.trace_analysis import fit_between_levels
+from rig.records.trace_plots import LimitLine, TracePlot
+from rig.spec import ProductSpec
+
+LOAD_OHM = 1000.0
+# Each ramp lasts at least this long, so the slope is fitted over enough time for the 3 uA rms
+# noise to matter little against the ±10 % limit.
+RAMP_SPAN_S = 0.6
+# The fit uses the middle of each ramp: the corners are rounded by the output's settling.
+FIT_LOW_FRACTION = 0.1
+FIT_HIGH_FRACTION = 0.9
+INTERVAL_S = 0.001
+PRETRIGGER_S = 0.050
+PLATEAU_HOLD_S = 0.100
+SMOOTH_SAMPLES = 20
+PERCENT = 100.0
+LOW_RATE_FRACTION_OF_DEFAULT = 0.5
+# The capture ends this long after the expected end of the soft stop.
+END_MARGIN_S = 0.15
+
+
+def rates(spec: ProductSpec) -> list[float]:
+    """The configured rates tested: the default, half of it and the maximum. The 0.1 mA/s minimum is
+    left out: a 0.1 mA ramp is too close to the 3 uA noise and the DAC's steps for a useful U."""
+    ramp = spec.ramp
+    return sorted({LOW_RATE_FRACTION_OF_DEFAULT * ramp.rate_default_ma_per_s, ramp.rate_default_ma_per_s,
+                   ramp.rate_max_ma_per_s})
+
+
+def setpoint_for(ctx: CutoffContext, rate_ma_per_s: float) -> float:
+    step = ctx.spec.setpoint.resolution_ma
+    return math.ceil(round(rate_ma_per_s * RAMP_SPAN_S / step, 6)) * step
+
+
+def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
+    setpoint_ma = setpoint_for(ctx, rate_ma_per_s)
+    ramp_s = setpoint_ma / rate_ma_per_s
+    analyzer, dut = ctx.slot.ammeter, ctx.slot.dut
+    window_s = PRETRIGGER_S + 2 * ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT) + PLATEAU_HOLD_S + END_MARGIN_S
+    pretrigger = round(PRETRIGGER_S / INTERVAL_S)
+    try:
+        start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=LOAD_OHM, rate_ma_per_s=rate_ma_per_s, wait_on=False,
+                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round(window_s / INTERVAL_S),
+                                                              pretrigger_points=pretrigger, trigger="BUS"))
+        analyzer.trigger_now()
+        wait_for_state(ctx, ("ON",), ramp_s * 2 + STATE_MARGIN_S)
+        hold(ctx, PLATEAU_HOLD_S)
+        dut.stop()
+        trace = analyzer.fetch_trace()
+    finally:
+        end_session(ctx)
+    t, i_ma = trace.time_s, trace.current_a * MA_PER_A
+    plateau_ma = float(np.max(np.convolve(i_ma, np.ones(SMOOTH_SAMPLES) / SMOOTH_SAMPLES, mode="same")))
+    low, high = FIT_LOW_FRACTION * plateau_ma, FIT_HIGH_FRACTION * plateau_ma
+    up = fit_between_levels(t, i_ma, low, high, rising=True, smooth_window=SMOOTH_SAMPLES)
+    down = fit_between_levels(t, i_ma, low, high, rising=False, after_s=up.time_of(plateau_ma),
+                              smooth_window=SMOOTH_SAMPLES)
+    tolerance = ctx.spec.ramp.tolerance_pct / PERCENT * rate_ma_per_s
+    params = {"rate_ma_per_s": rate_ma_per_s, "setpoint_ma": setpoint_ma, "load_ohm": LOAD_OHM}
+    result = CutoffResult()
+    summary = trace_summary(trace)
+    for direction, fit in (("soft-start", up), ("soft-stop", down)):
+        result.points.append(ctx.point(
+            "ramp", f"ramp-{rate_ma_per_s:g}mA_s-{direction}", params | {"direction": direction}, abs(fit.slope),
+            "mA/s", nominal=rate_ma_per_s, lower=rate_ma_per_s - tolerance, upper=rate_ma_per_s + tolerance,
+            budget=rate_budget(fit, ctx.current_meter), trace=summary,
+            raw={"fit_points": fit.points, "residual_sd_ma": fit.residual_sd}))
+    reference = np.clip(np.minimum(up.at(t), down.at(t)), 0.0, None)
+    result.plots.append(TracePlot(
+        f"Ramp at {rate_ma_per_s:g} mA/s: up {up.slope:.3f}, down {-down.slope:.3f} mA/s "
+        f"(limits ±{ctx.spec.ramp.tolerance_pct:g} %)",
+        t, i_ma, reference_ma=reference,
+        limits=(LimitLine(low, "fit from"), LimitLine(high, "fit to")),
+    ))
+    return result

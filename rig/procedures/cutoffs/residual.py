@@ -1,0 +1,59 @@
+"""Residual current (dut-protocol.md section 1): at most 10 uA DC with the output off (IDLE, FAULT,
+after a session ends), into any test load; on the analyzer's 1 mA range."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from rig.metrology.uncertainty import reading_budget
+from rig.procedures.cutoffs.context import (
+    IDLE_STATES,
+    MA_PER_A,
+    STATE_MARGIN_S,
+    CutoffContext,
+    CutoffResult,
+    end_session,
+    start_session,
+    wait_for_state,
+)
+
+UA_PER_MA = 1000.0
+CONDITIONS = ("idle", "after_session", "fault")
+SESSION_SETPOINT_MA = 1.0
+
+
+def _bring_to(ctx: CutoffContext, condition: str, load_ohm: float) -> str:
+    """Put the unit in the off condition to measure in; return the state it reports."""
+    if condition == "idle":
+        ctx.slot.load.set_resistance_ohm(load_ohm)
+        return ctx.slot.dut.state().state
+    start_session(ctx, setpoint_ma=SESSION_SETPOINT_MA, load_ohm=load_ohm)
+    if condition == "fault":
+        ctx.slot.dut.test_inject("RUNAWAY")
+        return wait_for_state(ctx, ("FAULT",), STATE_MARGIN_S)
+    ctx.slot.dut.stop()
+    return wait_for_state(ctx, IDLE_STATES, STATE_MARGIN_S)
+
+
+def measure(ctx: CutoffContext, load_ohm: float, condition: str = "idle") -> CutoffResult:
+    if condition not in CONDITIONS or not math.isfinite(load_ohm):
+        raise ValueError(f"residual current: condition {condition!r} into {load_ohm} ohm is not measured")
+    analyzer = ctx.slot.ammeter
+    try:
+        state = _bring_to(ctx, condition, load_ohm)
+        time.sleep(ctx.slot.settle_after_load_s)
+        analyzer.set_current_range_a(ctx.spec.residual_current.max_ua / UA_PER_MA / MA_PER_A)
+        samples_ua = np.abs(analyzer.measure_current_samples_a()) * MA_PER_A * UA_PER_MA
+    finally:
+        analyzer.set_current_range_a(ctx.spec.setpoint.max_ma / MA_PER_A)
+        end_session(ctx)
+    residual_ua = float(np.mean(samples_ua))
+    params = {"load_ohm": load_ohm, "condition": condition, "state": state}
+    meter = ctx.low_current_meter.scaled(UA_PER_MA, "uA")
+    budget = reading_budget("residual current", residual_ua, meter, samples=samples_ua.tolist())
+    point = ctx.point("residual_current", f"residual-{condition}-{load_ohm:g}ohm", params, residual_ua, "uA",
+                      nominal=None, lower=None, upper=ctx.spec.residual_current.max_ua, budget=budget)
+    return CutoffResult(points=[point])

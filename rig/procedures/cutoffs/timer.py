@@ -1,0 +1,96 @@
+"""Session timer (dut-protocol.md section 1): expiry within ±(1 % + 0.5 s), then a ramp down.
+
+The session's start and the expiry are read off the trace as the instants where the fitted soft
+start leaves zero and the fitted soft stop leaves the plateau: no reliance on the unit's events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rig.metrology.uncertainty import Budget, rectangular
+from rig.procedures.cutoffs.budgets import HALF, extrapolated_start_component
+from rig.procedures.cutoffs.context import (
+    MA_PER_A,
+    CutoffContext,
+    CutoffResult,
+    end_session,
+    hold,
+    start_session,
+    trace_summary,
+)
+from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels
+from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
+
+SETPOINT_MA = 1.0
+LOAD_OHM = 1000.0
+# 5 ms: 120 samples inside the ±0.6 s limit of a 10 s session (issue 4 asks for at least 10).
+INTERVAL_S = 0.005
+PRETRIGGER_S = 0.050
+FIT_LOW_FRACTION = 0.1
+FIT_HIGH_FRACTION = 0.9
+SMOOTH_SAMPLES = 10
+PERCENT = 100.0
+
+
+def session_s(ctx: CutoffContext) -> float:
+    """The shortest session the spec allows: the suite's one unavoidable long wait."""
+    return ctx.spec.timer.min_s
+
+
+def measure(ctx: CutoffContext) -> CutoffResult:
+    timer = ctx.spec.timer
+    duration_s = session_s(ctx)
+    rate = ctx.spec.ramp.rate_max_ma_per_s
+    ramp_s = SETPOINT_MA / rate
+    allowed_s = timer.tolerance_s(duration_s)
+    window_s = PRETRIGGER_S + duration_s + allowed_s + ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
+    analyzer = ctx.slot.ammeter
+    try:
+        start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=LOAD_OHM, rate_ma_per_s=rate, timer_s=duration_s,
+                      wait_on=False,
+                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round(window_s / INTERVAL_S),
+                                                              pretrigger_points=round(PRETRIGGER_S / INTERVAL_S)))
+        analyzer.trigger_now()
+        hold(ctx, window_s - PRETRIGGER_S)
+        trace = analyzer.fetch_trace()
+    finally:
+        end_session(ctx)
+    t, i_ma = trace.time_s, trace.current_a * MA_PER_A
+    plateau_ma = float(np.median(i_ma[(t > ramp_s * 2) & (t < duration_s - allowed_s)]))
+    low, high = FIT_LOW_FRACTION * plateau_ma, FIT_HIGH_FRACTION * plateau_ma
+    up = fit_between_levels(t, i_ma, low, high, rising=True, smooth_window=SMOOTH_SAMPLES)
+    t_start = up.time_of(0.0)
+    params = {"timer_s": duration_s, "setpoint_ma": SETPOINT_MA, "load_ohm": LOAD_OHM, "rate_ma_per_s": rate}
+    result = CutoffResult()
+    try:
+        down = fit_between_levels(t, i_ma, low, high, rising=False, after_s=up.time_of(plateau_ma),
+                                  smooth_window=SMOOTH_SAMPLES)
+    except ValueError:  # never ramped down inside the window: the timer ran (much) long
+        down = None
+    expiry_s = down.time_of(plateau_ma) - t_start if down is not None else float("inf")
+    t_off = crossing_time(t, i_ma, ctx.spec.overcurrent.off_level_ma, rising=False, after_s=t_start + expiry_s
+                          ) if down is not None else float("nan")
+    ramp_down_s = t_off - (t_start + expiry_s) if np.isfinite(t_off) else float("inf")
+    start_line = extrapolated_start_component("session start (soft start extrapolated to zero)", up, 0.0)
+    sampling = rectangular("sampling (half an interval, each instant)", HALF * INTERVAL_S * np.sqrt(2.0), "s")
+    lines = [start_line, sampling]
+    if down is not None:
+        lines.append(extrapolated_start_component("expiry (soft stop extrapolated to the plateau)", down, plateau_ma))
+    result.points.append(ctx.point(
+        "timer", f"timer-{duration_s:g}s-expiry", params, expiry_s, "s", nominal=duration_s,
+        lower=duration_s - allowed_s, upper=duration_s + allowed_s,
+        budget=Budget("session length", "s", tuple(lines)).with_dof_coverage(), trace=trace_summary(trace)))
+    ramp_limit_s = plateau_ma / rate * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
+    result.points.append(ctx.point(
+        "timer", f"timer-{duration_s:g}s-ramp-down", params, ramp_down_s, "s", nominal=None, lower=None,
+        upper=ramp_limit_s, budget=Budget("ramp down to off", "s", tuple(lines[1:])),
+        raw={"note": "from the expiry to the output below the off level; the rate itself is the ramp suite's"}))
+    result.plots.append(TracePlot(
+        f"Session timer {duration_s:g} s: expiry after {expiry_s:.3f} s (limits ±{allowed_s:g} s)",
+        t, i_ma, reference_ma=np.clip(np.minimum(up.at(t), down.at(t) if down is not None else np.inf), 0, None),
+        limits=(LimitLine(plateau_ma, "plateau"),),
+        marks=(TimeMark(t_start + duration_s - allowed_s, "expiry window", t_start + duration_s + allowed_s),
+               TimeMark(t_start, "start"), TimeMark(t_start + expiry_s, "expiry")),
+    ))
+    return result
