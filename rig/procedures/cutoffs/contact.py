@@ -80,7 +80,8 @@ def measure(ctx: CutoffContext) -> CutoffResult:
                                    off_on_return_ma < off_level_ma,
                                    f"{off_on_return_ma:.4f} mA with the load back (off below {off_level_ma:g} mA)"))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-no-restart-on-clear", params,
-                                   cleared and off_after_clear_ma < off_level_ma and state_after_clear in ("IDLE", "TEST"),
+                                   cleared and off_after_clear_ma < off_level_ma
+                                   and state_after_clear in ("IDLE", "TEST"),
                                    f"after CLEAR: {off_after_clear_ma:.4f} mA, state {state_after_clear}"))
     result.plots.append(TracePlot(
         f"Loss of contact at {SETPOINT_MA:g} mA, {LOAD_OHM:g} ohm opened: output off after {off_s * 1e3:.0f} ms "

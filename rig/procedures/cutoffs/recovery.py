@@ -83,8 +83,8 @@ def measure(ctx: CutoffContext) -> CutoffResult:
                   soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
     ))
     edges = edge_components("overshoot start", INTERVAL_S, 0.0, float("inf"), ctx.current_meter)
-    duration_budget = interval_budget("overshoot duration", edges,
-                                      [rectangular("overshoot end: sampling (half an interval)", HALF * INTERVAL_S, "s")])
+    end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * INTERVAL_S, "s")]
+    duration_budget = interval_budget("overshoot duration", edges, end_edge)
     result = CutoffResult()
     result.points.append(ctx.point(
         "compliance_recovery", "recovery-overshoot-size", params, found.peak, "mA", nominal=None, lower=None,
