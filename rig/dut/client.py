@@ -139,6 +139,8 @@ class Ix30Client(UnitCommands, CalibrationCommands):
                 try:
                     reply = self._exchange(body, shown)
                 except (DutFrameError, DutTimeout, DutLinkLost) as exc:
+                    if isinstance(exc, DutTimeout):
+                        self.link.drain(self.timeout_s)
                     if last:
                         raise
                     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ BOOT_EVENT = "!BOOT"
 # A re-plugged USB CDC port re-enumerates within a second or two; longer than this is an abort.
 RECONNECT_WINDOW_S = 3.0
 RECONNECT_POLL_S = 0.1
+# What a port that went away raises: pyserial's own, the OS's, and termios's (tcdrain on flush).
+PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class SerialLink:
         while not self._stop.is_set() and port is self.port:
             try:
                 chunk = port.read(max(1, port.in_waiting))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            except (*PORT_ERRORS, TypeError, AttributeError) as exc:
                 if not self._stop.is_set() and port is self.port:
                     self.reader_error = f"port read failed: {exc}"
                     log.error("%s: %s", self.port_name, self.reader_error)
@@ -157,9 +160,15 @@ class SerialLink:
         try:
             self.port.write(encode_frame(body))
             self.port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except PORT_ERRORS as exc:
             self.reader_error = f"port write failed: {exc}"
             raise DutLinkLost(self.port_name, shown, self.reader_error) from None
+
+    def drain(self, quiet_s: float) -> None:
+        """After a timeout: wait quiet_s for the late reply, then discard it, so that it cannot be
+        taken for the reply to the next request (the protocol has no sequence numbers)."""
+        time.sleep(quiet_s)
+        self.discard_stale_replies()
 
     def discard_stale_replies(self) -> None:
         # A reply that arrives after its request timed out must not answer the next request.
@@ -180,7 +189,7 @@ class SerialLink:
         old = self.port
         try:
             old.close()
-        except (serial.SerialException, OSError):
+        except PORT_ERRORS:
             pass
         deadline = time.monotonic() + window_s
         while True:
@@ -232,5 +241,5 @@ class SerialLink:
             self._reader.join(timeout=1.0)
         try:
             self.port.close()
-        except (serial.SerialException, OSError):
+        except PORT_ERRORS:
             pass
