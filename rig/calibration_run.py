@@ -26,11 +26,12 @@ from rig.procedures.calibrate import (
     fit_calibration,
     write_calibration,
 )
-from rig.procedures.characterise import characterisation_plan, characterise
+from rig.procedures.characterise import RawPoint, characterisation_plan, characterise
 from rig.procedures.grid import accuracy_grid
 from rig.procedures.points import MeasuredPoint
 from rig.records.audit import AuditLog
 from rig.records.cal_table import TablePaths, coefficients_dict, write_table
+from rig.records.point_writer import BackgroundPointWriter
 from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
 from rig.slot import DueDateOverride, OpenSlot, open_slot
 from rig.spec import ProductSpec
@@ -143,9 +144,10 @@ class _Run:
             decision_rule=job.rule.value, instruments=_instruments(slot), ambient=job.ambient,
             settings=self.settings, override=override,
         )
+        self.writer = BackgroundPointWriter(job.store, self.run_id)
 
     def sink(self, point: MeasuredPoint) -> None:
-        self.job.store.add_point(self.run_id, record_of(point))
+        self.writer.submit(record_of(point))
         self.points.append(point)
         self.job.progress.advance()
         if self.job.abort.is_set():
@@ -155,8 +157,28 @@ class _Run:
         # As found, the unit may be uncalibrated: stay where its worst errors cannot trip it.
         grid = accuracy_grid(self.job.spec, self._load_max_power_w(), uncalibrated=phase == "as_found")
         self.job.progress.phase(phase.replace("_", "-"), len(grid) + sum(p.waveform == "DC" for p in grid) * 2)
-        sweep = AccuracySweep(self.slot, self.job.spec, self.job.rule, phase, self.sink)
+        sweep = AccuracySweep(self.slot, self.job.spec, self.job.rule, phase, self.sink,
+                              before_reading=self.writer.barrier)
         return sweep.run(grid)
+
+    def _store_raw(self, point: RawPoint) -> None:
+        """Characterisation data is measured data too: stored like any point (it has no verdict)."""
+        self.writer.submit(PointRecord(
+            phase="characterise", requirement="characterisation", clause="4: CAL:DAC / CAL:ADC / CAL:VADC",
+            name=f"{point.polarity}-code{point.dac_code}-{point.load_ohm:g}ohm", measured=point.true_ma,
+            unit="mA", verdict="N/A", parameters={"polarity": point.polarity, "load_ohm": point.load_ohm,
+                                                  "dac_code": point.dac_code},
+            raw={"true_v": point.true_v, "i_code": point.i_code, "v_code": point.v_code},
+        ))
+        self.job.progress.advance()
+
+    def finish_writing(self) -> None:
+        """Every submitted point committed (a failed commit is logged: the run is ending anyway)."""
+        try:
+            self.writer.barrier()
+        except RuntimeError as exc:
+            log.error("run %d: %s", self.run_id, exc)
+        self.writer.close()
 
     def _load_max_power_w(self) -> float:
         load_id = self.job.station.slot(self.slot.number).load.instrument
@@ -168,7 +190,7 @@ class _Run:
     def characterise_and_fit(self) -> CalibrationFit:
         plan = characterisation_plan(self.job.spec)
         self.job.progress.phase("characterise", 2 * len(plan))
-        raw = characterise(self.slot, self.job.spec, on_point=lambda p: self.job.progress.advance())
+        raw = characterise(self.slot, self.job.spec, on_point=self._store_raw, before_reading=self.writer.barrier)
         self.raw_points = raw
         return fit_calibration(raw, self.job.spec, self.job.today)
 
@@ -201,10 +223,12 @@ def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
         outcome = _calibrate(run)
     except BaseException as exc:
         slot.make_safe()
+        run.finish_writing()
         status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
         job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
         raise
     slot.make_safe()
+    run.finish_writing()
     job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason)
     if job.build_report is not None:
         outcome.report = job.build_report(job.store, run.run_id, job.reports_dir)

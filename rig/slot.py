@@ -83,6 +83,8 @@ class OpenSlot:
         """Arm the unit's host watchdog and keep it fed from a background thread, so that if the
         rig dies (SIGKILL, power cut) the unit turns its output off by itself."""
         self.dut.set_watchdog_s(period_s)
+        if self._feeder is not None and self._feeder.is_alive():
+            return  # already fed (at the rhythm of the first arming)
         self._stop_feeding.clear()
         interval_s = period_s / WATCHDOG_FEEDS_PER_PERIOD
 
@@ -97,8 +99,8 @@ class OpenSlot:
         self._feeder.start()
 
     def make_safe(self) -> None:
-        """Output off, load safe. Best effort on each part: one failing never skips the other."""
-        self._stop_feeding.set()
+        """Output off, load safe. Best effort on each part: one failing never skips the other.
+        The watchdog stays armed and fed: the slot may be used again (the next test, the next phase)."""
         try:
             self.dut.output_off()
         except Exception as exc:
@@ -110,6 +112,7 @@ class OpenSlot:
 
     def close(self) -> None:
         self.make_safe()
+        self._stop_feeding.set()
         if self._feeder is not None:
             self._feeder.join(timeout=1.0)
         try:

@@ -88,9 +88,13 @@ class AccuracySweep:
         phase: str,
         sink: PointSink,
         on_point: Callable[[MeasuredPoint], None] = lambda p: None,
+        before_reading: Callable[[], None] = lambda: None,
     ) -> None:
         self.slot, self.spec, self.rule, self.phase = slot, spec, rule, phase
         self.sink, self.on_point = sink, on_point
+        # Runs right before each reading: a sink that commits in the background waits here, so each
+        # point is stored before the next is taken while the commit overlaps the settling.
+        self.before_reading = before_reading
         ammeter_id = slot.station.slot(slot.number).ammeter.instrument
         self.figures = slot.station.figures(ammeter_id)
         self.current_meter = current_meter(self.figures, spec.setpoint.max_ma / MA_PER_A)
@@ -191,6 +195,7 @@ class AccuracySweep:
         acquisition = pulsed_acquisition(self.figures, point.freq_hz) if pulsed else dc_acquisition(
             self.figures
         )
+        self.before_reading()
         reading = take_reading(self.slot.ammeter, acquisition)
         dut_reading = None if pulsed else self.slot.dut.measure()
         made = [self._output_point(point, reading)]

@@ -8,6 +8,7 @@ over-current limit (a raw code is only guarded by that limit, dut-protocol.md se
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,14 @@ def characterisation_plan(spec: ProductSpec) -> list[tuple[float, int]]:
     return plan
 
 
-def characterise(slot: OpenSlot, spec: ProductSpec, on_point=lambda p: None) -> list[RawPoint]:
-    """Drive each planned code in test mode, read the analyzer and the unit's ADC codes."""
+def characterise(
+    slot: OpenSlot,
+    spec: ProductSpec,
+    on_point: Callable[[RawPoint], None] = lambda p: None,
+    before_reading: Callable[[], None] = lambda: None,
+) -> list[RawPoint]:
+    """Drive each planned code in test mode, read the analyzer and the unit's ADC codes.
+    `before_reading` runs before each reading (the run's barrier: the previous point is stored)."""
     dut, figures = slot.dut, slot.station.figures(slot.station.slot(slot.number).ammeter.instrument)
     acquisition = dc_acquisition(figures)
     slot.ammeter.set_current_range_a(spec.setpoint.max_ma / MA_PER_A)
@@ -86,6 +93,7 @@ def characterise(slot: OpenSlot, spec: ProductSpec, on_point=lambda p: None) -> 
                     current_load = load
                 dut.test_dac(code)
                 time.sleep(slot.settle_after_setpoint_s)
+                before_reading()
                 reading = take_reading(slot.ammeter, acquisition)
                 i_code, v_code = dut.test_adc()
                 point = RawPoint(polarity, load, code, abs(reading.current_ma), abs(reading.voltage_v),
