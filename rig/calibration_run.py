@@ -30,20 +30,15 @@ from rig.procedures.characterise import RawPoint, characterisation_plan, charact
 from rig.procedures.grid import accuracy_grid
 from rig.procedures.points import MeasuredPoint
 from rig.records.audit import AuditLog
-from rig.records.cal_table import TablePaths, coefficients_dict, write_table
+from rig.records.cal_table import TablePaths, write_table
 from rig.records.point_writer import BackgroundPointWriter
-from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
+from rig.records.store import PointRecord, ResultsStore
+from rig.run_records import calibration_records, instruments_of, record_of, table_document
 from rig.slot import DueDateOverride, OpenSlot, open_slot
 from rig.spec import ProductSpec
 from rig.station import Station
 
 log = logging.getLogger(__name__)
-
-BOW_NOTE = (
-    "The unit's calibration model is linear; the fit residuals above are how far the unit's bow"
-    " (integral non-linearity) leaves the fitted line from the analyzer's truth at each point."
-)
-
 
 class Progress(Protocol):
     def phase(self, name: str, total: int) -> None: ...
@@ -95,30 +90,6 @@ class CalibrationOutcome:
     points: list[MeasuredPoint] = field(default_factory=list)
 
 
-def record_of(point: MeasuredPoint) -> PointRecord:
-    """A measured point as the store keeps it."""
-    return PointRecord(
-        phase=point.phase, requirement=point.requirement.key, clause=point.requirement.clause,
-        name=point.name, measured=point.measured, unit=point.unit, verdict=point.verdict,
-        parameters=dict(point.parameters), nominal=point.nominal, lower=point.lower, upper=point.upper,
-        expanded_uncertainty=point.budget.expanded, tur=point.decision.tur,
-        budget=point.budget.as_dict(), raw=dict(point.raw),
-    )
-
-
-def _instruments(slot: OpenSlot) -> list[dict]:
-    rows = []
-    for role, asset in slot.assets.items():
-        rows.append({"role": role, "id": asset.id, "model": asset.model, "serial": asset.serial,
-                     "certificate": asset.certificate,
-                     "cal_due": asset.cal_due.isoformat() if asset.cal_due else None,
-                     "resource": asset.resource})
-    ident = slot.dut.identity
-    rows.append({"role": "unit under test", "id": "dut", "model": ident.model, "serial": ident.serial,
-                 "certificate": "", "cal_due": None, "resource": slot.station.slot(slot.number).dut})
-    return rows
-
-
 class _Run:
     """One run's state: the open slot, the store's run id, what has been measured so far."""
 
@@ -141,7 +112,7 @@ class _Run:
         self.run_id = job.store.start_run(
             kind="calibrate", station=job.station.name, slot=slot.number, operator=job.operator,
             unit_serial=self.serial, unit_model=ident.model, firmware=self.firmware,
-            decision_rule=job.rule.value, instruments=_instruments(slot), ambient=job.ambient,
+            decision_rule=job.rule.value, instruments=instruments_of(slot), ambient=job.ambient,
             settings=self.settings, override=override,
         )
         self.writer = BackgroundPointWriter(job.store, self.run_id)
@@ -276,8 +247,18 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     verdict = "FAIL" if failing else "PASS"
     reason = ("as-left not inside the spec (with guard band) for: " + ", ".join(failing)) if failing else (
         "all as-left points inside the spec")
-    table = write_table(job.calibrations_dir, _table(run, before, written, fit, verdict))
+    table = write_table(job.calibrations_dir, table_document(
+        serial=run.serial, model=slot.dut.identity.model, firmware=run.firmware, day=job.today,
+        station=job.station.name, slot=slot.number, operator=job.operator, run_id=run.run_id, verdict=verdict,
+        instruments=instruments_of(slot), before=before, written=written, fit=fit, raw_points=run.raw_points,
+        points=run.points,
+    ))
     return CalibrationOutcome(verdict, reason, run.serial, run.run_id, table, points=run.points)
+
+
+def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:
+    for record in calibration_records(before, fit, written=written, readback_ok=readback_ok, notes=notes):
+        run.job.store.add_calibration(run.run_id, record)
 
 
 def _clear_fault(slot: OpenSlot) -> None:
@@ -285,32 +266,3 @@ def _clear_fault(slot: OpenSlot) -> None:
         slot.dut.clear()
     except Exception as exc:  # the output is off in FAULT either way
         log.warning("could not clear the unit's fault: %s", exc)
-
-
-def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:
-    residuals = fit.residual_summary()
-    old, new = coefficients_dict(before), coefficients_dict(fit.coefficients)
-    for pol in ("POS", "NEG"):
-        run.job.store.add_calibration(run.run_id, CalibrationRecord(
-            polarity=pol, before=old[pol] | {"v_gain": old["v_gain"], "v_offset": old["v_offset"]},
-            after=new[pol] | {"v_gain": new["v_gain"], "v_offset": new["v_offset"]},
-            residuals={k: v for k, v in residuals.items() if k.endswith(pol) or k == "vadc"},
-            written=written, readback_ok=readback_ok, notes=notes,
-        ))
-
-
-def _table(run: _Run, before, written, fit: CalibrationFit, verdict: str) -> dict:
-    job = run.job
-    rows = {phase: [p.as_row() for p in run.points if p.phase == phase] for phase in ("as_found", "as_left")}
-    return {
-        "serial": run.serial, "model": run.slot.dut.identity.model, "firmware": run.firmware,
-        "date": job.today.isoformat(),
-        "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "station": job.station.name, "slot": run.slot.number, "operator": job.operator,
-        "run_id": run.run_id, "verdict": verdict,
-        "instruments": [i for i in _instruments(run.slot) if i["role"] != "unit under test"],
-        "coefficients": coefficients_dict(written), "previous_coefficients": coefficients_dict(before),
-        "fit_residuals": fit.residual_summary(), "bow_note": BOW_NOTE,
-        "characterisation": [vars(p) for p in run.raw_points],
-        "as_found": rows["as_found"], "as_left": rows["as_left"],
-    }
