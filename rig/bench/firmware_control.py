@@ -34,6 +34,7 @@ from rig.spec import ProductSpec
 
 MA_PER_A = 1000.0
 COMPLIANCE_QUERY_FRACTION = 0.9
+MIN_ON_CODE = 1  # the lowest DAC code that closes the output switch
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,13 @@ class ControlCore:
             climb = round(self._runaway_ma * cal.dac_gain)
             self._drive(min(code_max, self._raw_code + climb))
         elif self._session in SESSION_ACTIVE:
-            self._drive(dac_code(cal, self._ramp.output_ma + self._runaway_ma, code_max))
+            code = dac_code(cal, self._ramp.output_ma + self._runaway_ma, code_max)
+            if self._ramp.limited:
+                # In compliance the source stays switched on (V_max at the terminals, so that loss of
+                # contact is seen) even where a negative calibrated dac_offset rounds the ceiling's
+                # small current to code 0, which would open the output switch instead.
+                code = max(code, MIN_ON_CODE)
+            self._drive(code)
         else:
             self._drive(0)
 

@@ -35,6 +35,11 @@ class OutputRamp:
     def output_ma(self) -> float:
         return min(self.level_ma, self.ceiling_ma)
 
+    @property
+    def limited(self) -> bool:
+        """True while the compliance ceiling, not the soft-start level, sets the output."""
+        return self.ceiling_ma < self.level_ma
+
     def reset(self) -> None:
         self.level_ma = 0.0
         self.ceiling_ma = math.inf
