@@ -1,5 +1,12 @@
 """Soft start and soft stop (dut-protocol.md section 1): the ramp rate read off the trace by a line
-fit, at several configured rates, against the configured rate ±10 %."""
+fit, at several configured rates, against the configured rate ±10 %.
+
+The fit starts at the lowest setpoint of the DC accuracy domain (0.5 mA), not at a fraction of the
+plateau: below it a calibrated unit's output need not follow its setpoint. A unit with a positive
+output offset, calibrated with a negative DAC offset, keeps its output switch open (DAC code 0) until
+the ramp reaches that offset and then steps to it; a fit across that step reads the rate up to 18 %
+high on a 0.3 mA ramp although the current ramps at the right rate wherever it is specified.
+"""
 
 from __future__ import annotations
 
@@ -24,20 +31,19 @@ from rig.records.trace_plots import LimitLine, TracePlot
 from rig.spec import ProductSpec
 
 LOAD_OHM = 1000.0
-# Each ramp lasts at least this long, so the slope is fitted over enough time for the 3 uA rms
-# noise to matter little against the ±10 % limit.
-RAMP_SPAN_S = 0.6
-# The fit uses the middle of each ramp: the corners are rounded by the output's settling.
-FIT_LOW_FRACTION = 0.1
+# The fitted stretch of each ramp lasts this long: long enough for the 3 uA rms noise and the DAC's
+# 8 uA steps to matter little against the ±10 % limit, short enough to keep the suite near its floor.
+FIT_SPAN_S = 0.3
+# The fit ends below the top corner, which the output's settling rounds.
 FIT_HIGH_FRACTION = 0.9
 INTERVAL_S = 0.001
-PRETRIGGER_S = 0.050
-PLATEAU_HOLD_S = 0.100
+PRETRIGGER_S = 0.020
+PLATEAU_HOLD_S = 0.050
 SMOOTH_SAMPLES = 20
 PERCENT = 100.0
 LOW_RATE_FRACTION_OF_DEFAULT = 0.5
-# The capture ends this long after the expected end of the soft stop.
-END_MARGIN_S = 0.15
+# The capture ends this long after the latest allowed end of the soft stop.
+END_MARGIN_S = 0.05
 
 
 def rates(spec: ProductSpec) -> list[float]:
@@ -48,16 +54,29 @@ def rates(spec: ProductSpec) -> list[float]:
                    ramp.rate_max_ma_per_s})
 
 
-def setpoint_for(ctx: CutoffContext, rate_ma_per_s: float) -> float:
-    step = ctx.spec.setpoint.resolution_ma
-    return math.ceil(round(rate_ma_per_s * RAMP_SPAN_S / step, 6)) * step
+def fit_low_ma(spec: ProductSpec) -> float:
+    """Where the fit starts: the lowest setpoint at which the spec makes the output follow it."""
+    return spec.dc_accuracy.setpoint_min_ma
+
+
+def setpoint_for(spec: ProductSpec, rate_ma_per_s: float) -> float:
+    """The plateau whose ramp spends FIT_SPAN_S between the fit's two levels."""
+    step = spec.setpoint.resolution_ma
+    wanted = (fit_low_ma(spec) + rate_ma_per_s * FIT_SPAN_S) / FIT_HIGH_FRACTION
+    return math.ceil(round(wanted / step, 6)) * step
+
+
+def capture_s(spec: ProductSpec, rate_ma_per_s: float) -> float:
+    """The trace's length: both ramps at the slowest allowed rate, the plateau, the margins."""
+    ramp_s = setpoint_for(spec, rate_ma_per_s) / rate_ma_per_s
+    return PRETRIGGER_S + 2 * ramp_s * (1 + spec.ramp.tolerance_pct / PERCENT) + PLATEAU_HOLD_S + END_MARGIN_S
 
 
 def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
-    setpoint_ma = setpoint_for(ctx, rate_ma_per_s)
+    setpoint_ma = setpoint_for(ctx.spec, rate_ma_per_s)
     ramp_s = setpoint_ma / rate_ma_per_s
     analyzer, dut = ctx.slot.ammeter, ctx.slot.dut
-    window_s = PRETRIGGER_S + 2 * ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT) + PLATEAU_HOLD_S + END_MARGIN_S
+    window_s = capture_s(ctx.spec, rate_ma_per_s)
     pretrigger = round(PRETRIGGER_S / INTERVAL_S)
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=LOAD_OHM, rate_ma_per_s=rate_ma_per_s, wait_on=False,
@@ -72,7 +91,7 @@ def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
         end_session(ctx)
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A
     plateau_ma = float(np.max(np.convolve(i_ma, np.ones(SMOOTH_SAMPLES) / SMOOTH_SAMPLES, mode="same")))
-    low, high = FIT_LOW_FRACTION * plateau_ma, FIT_HIGH_FRACTION * plateau_ma
+    low, high = fit_low_ma(ctx.spec), FIT_HIGH_FRACTION * plateau_ma
     up = fit_between_levels(t, i_ma, low, high, rising=True, smooth_window=SMOOTH_SAMPLES)
     down = fit_between_levels(t, i_ma, low, high, rising=False, after_s=up.time_of(plateau_ma),
                               smooth_window=SMOOTH_SAMPLES)
