@@ -43,6 +43,8 @@ IDN_FIELDS = 4
 MS_PER_S = 1000.0
 QUERY_ATTEMPTS = 2
 
+# The error-queue entry a compound "<query>;:SYSTem:ERRor?" ends with (after the query's own reply).
+_TRAILING_ERROR_ENTRY = re.compile(r'(?:^|;)\s*([+-]?\d+\s*,\s*"[^"]*")\s*$')
 _ERROR_REPLY = re.compile(r'^\s*([+-]?\d+)\s*,\s*"?(.*?)"?\s*$')
 
 
@@ -161,11 +163,12 @@ class ScpiInstrument:
         except (VisaIOError, OSError) as exc:
             raise self._io_error(command, exc) from exc
 
-    def _raw_query(self, command: str) -> str:
+    def _raw_query(self, command: str, shown: str | None = None) -> str:
+        """`shown`: the command as errors name it (the caller's, without an appended error check)."""
         try:
             return self.resource.query(command).strip()
         except (VisaIOError, OSError) as exc:
-            raise self._io_error(command, exc) from exc
+            raise self._io_error(shown or command, exc) from exc
 
     def _io_error(self, command: str, exc: VisaIOError | OSError) -> InstrumentError:
         if isinstance(exc, OSError):
@@ -194,20 +197,32 @@ class ScpiInstrument:
             raise ScpiError(self.name, command, *entry)
 
     def query(self, command: str) -> str:
-        """Send a query, return its reply; then check the error queue. A query that times out or
-        loses its connection is repeated on a fresh connection, at most QUERY_ATTEMPTS times."""
+        """Send a query with the error-queue check in the same message (one round trip), return its
+        reply. A query that times out or loses its connection is repeated on a fresh connection, at
+        most QUERY_ATTEMPTS times."""
         for attempt in range(1, QUERY_ATTEMPTS + 1):
             try:
-                reply = self._raw_query(command)
-                break
+                return self._checked_reply(command, self._raw_query(f"{command};{ERROR_QUERY}", shown=command))
             except (InstrumentTimeout, InstrumentConnectionLost) as exc:
                 # An unknown query produces no reply but an error: name that, not the timeout.
                 self._queued_or_reconnect(command)
                 if attempt == QUERY_ATTEMPTS:
                     raise
                 log.warning("%s: repeating %r after: %s", self.name, command, exc.detail)
-        self._raise_queued(command)
-        return reply
+        raise AssertionError("unreachable")
+
+    def _checked_reply(self, command: str, combined: str) -> str:
+        """Split "<reply>;<error entry>"; an unknown query leaves only the entry (its error)."""
+        match = _TRAILING_ERROR_ENTRY.search(combined)
+        entry = parse_error_reply(match.group(1)) if match else None
+        if entry is None:
+            raise InstrumentResponseError(self.name, command, combined, "no error-queue entry after the reply")
+        if entry[0] != NO_ERROR_CODE:
+            self.drain_errors()
+            raise ScpiError(self.name, command, *entry)
+        if match.start() == 0:
+            raise InstrumentResponseError(self.name, command, combined, "no reply to the query, and no error")
+        return combined[: match.start()].strip()
 
     def _queued_or_reconnect(self, command: str) -> None:
         """After a silence: raise the queued error if the instrument still answers, else reconnect."""

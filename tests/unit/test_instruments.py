@@ -31,8 +31,9 @@ class FakeResource:
     """Answers like a SCPI instrument: `replies` maps a command to its reply (None: no reply),
     anything unknown queues -113; queries with no reply time out like pyvisa does."""
 
-    def __init__(self, idn: str, replies: dict[str, str | None] | None = None) -> None:
+    def __init__(self, idn: str, replies: dict[str, str | None] | None = None, silent: set[str] = frozenset()) -> None:
         self.replies = {"*IDN?": idn, "*CLS": None, "*OPC?": "1", **(replies or {})}
+        self.silent = silent  # queries the instrument never answers: the whole message times out
         self.queue: list[str] = []
         self.sent: list[str] = []
         self.timeout = 5000.0
@@ -55,7 +56,10 @@ class FakeResource:
             self._one(command)
 
     def query(self, message: str) -> str:
-        replies = [r for r in (self._one(c) for c in message.split(";")) if r is not None]
+        commands = message.split(";")
+        if any(c in self.silent for c in commands):
+            raise VisaIOError(constants.StatusCode.error_timeout)  # a hung query holds up the message
+        replies = [r for r in (self._one(c) for c in commands) if r is not None]
         if not replies:
             raise VisaIOError(constants.StatusCode.error_timeout)
         return ";".join(replies) + "\n"
@@ -118,7 +122,7 @@ def test_unknown_query_is_scpi_error_not_timeout() -> None:
 
 
 def test_silent_instrument_times_out() -> None:
-    load = ResistanceLoad(FakeResource(LOAD_IDN, {"SLOW?": None}), "load")
+    load = ResistanceLoad(FakeResource(LOAD_IDN, silent={"SLOW?"}), "load")
     with pytest.raises(InstrumentTimeout) as caught:
         load.query("SLOW?")
     assert caught.value.command == "SLOW?" and caught.value.reply is None
@@ -246,3 +250,11 @@ def test_analyzer_sends_unchanged_trace_settings_once() -> None:
     again = [command.lstrip(":") for command in resource.sent[before:]]
     assert not any(command.startswith(("SENSe:SWEep", "TRIGger:ACQuire:SOURce")) for command in again)
     assert "INITiate:ACQuire (@1,2)" in again and "TRIGger:ACQuire (@1,2)" in again
+
+
+def test_query_checks_errors_in_the_same_round_trip() -> None:
+    resource = FakeResource(LOAD_IDN, {"RESistance?": "+1.000000E+03"})
+    load = ResistanceLoad(resource, "load")
+    before = len(resource.sent)
+    assert load.query("RESistance?") == "+1.000000E+03"
+    assert resource.sent[before:] == ["RESistance?", ":SYSTem:ERRor?"]  # one message, both parts
