@@ -69,9 +69,10 @@ class OpenSlot:
 
     @property
     def settle_after_load_s(self) -> float:
-        """Load switching plus the unit's output re-settling into the new load."""
-        load_id = self.station.slot(self.number).load.instrument
-        return self.station.settle_s(load_id) + self.station.dut_figures().settle_s
+        """The wait after a load change: the unit's output re-settling into the new load. The load's
+        own switching time is already waited by its driver (*OPC? answers once the value has settled,
+        instruments.md), so it is not waited twice."""
+        return self.station.dut_figures().settle_s
 
     @property
     def settle_after_setpoint_s(self) -> float:

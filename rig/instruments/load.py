@@ -25,9 +25,11 @@ class ResistanceLoad(ScpiInstrument):
             return
         if not math.isfinite(ohm) or ohm <= 0:
             raise ValueError(f"{self.name}: resistance must be positive or math.inf, got {ohm!r}")
-        self.write(f"RESistance {ohm:.10g}")
-        self.write("INPut ON")
-        self.wait_complete()
+        # One message, one round trip: set, connect, and *OPC?, which the instrument answers once the
+        # new value has settled (make-before-break), with the error check appended by query().
+        reply = self.query(f"RESistance {ohm:.10g};:INPut ON;*OPC?")
+        if reply.strip() not in ("1", "+1"):
+            raise InstrumentResponseError(self.name, "*OPC?", reply, "expected 1")
 
     def is_connected(self) -> bool:
         reply = self.query("INPut?").upper()

@@ -41,7 +41,8 @@ class FakeResource:
 
     def _one(self, command: str) -> str | None:
         self.sent.append(command)
-        if command == ":SYSTem:ERRor?":
+        command = command.lstrip(":")  # a leading colon only returns to the root of the tree
+        if command == "SYSTem:ERRor?":
             return self.queue.pop(0) if self.queue else NO_ERROR
         if command == "*CLS":
             self.queue.clear()
@@ -159,8 +160,8 @@ def test_load_sets_resistance_and_waits_settled() -> None:
     })
     load = ResistanceLoad(resource, "load")
     load.set_resistance_ohm(2000)
-    assert resource.sent[-6:] == ["RESistance 2000", ":SYSTem:ERRor?", "INPut ON",
-                                  ":SYSTem:ERRor?", "*OPC?", ":SYSTem:ERRor?"]
+    # one message: set, connect, wait until settled, and the error check
+    assert resource.sent[-4:] == ["RESistance 2000", ":INPut ON", "*OPC?", ":SYSTem:ERRor?"]
     assert load.resistance_ohm() == math.inf  # the fake's INPut? still says 0
     state["inp"] = "1"
     assert load.resistance_ohm() == 1000.0
