@@ -13,9 +13,6 @@ from rig.spec import load_spec
 
 pytestmark = pytest.mark.cutoffs
 SPEC = load_spec()
-# Low, middle and high over-current setpoints: the relative threshold (1.10 x and +0.5 mA) and a
-# threshold near the absolute one.
-OVERCURRENT_SETPOINTS_MA = (2.0, 10.0, 25.0)
 RESIDUAL_CONDITION_LOAD_OHM = 1000.0
 
 
@@ -24,7 +21,7 @@ def _load_id(ohm: float) -> str:
 
 
 @pytest.mark.requirement("overcurrent")
-@pytest.mark.parametrize("setpoint_ma", OVERCURRENT_SETPOINTS_MA, ids=lambda s: f"{s:g}mA")
+@pytest.mark.parametrize("setpoint_ma", overcurrent.SETPOINTS_MA, ids=lambda s: f"{s:g}mA")
 def test_overcurrent_cutoff(cutoff_context, record_cutoff, setpoint_ma):
     record_cutoff(overcurrent.measure(cutoff_context, setpoint_ma))
 

@@ -23,6 +23,9 @@ from rig.procedures.cutoffs.context import (
 from rig.procedures.cutoffs.trace_analysis import crossing_time, local_slope, value_at
 from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
 
+# Low, middle and high setpoints: the relative threshold (+0.5 mA, then 1.10 x) and a threshold near
+# the absolute one.
+SETPOINTS_MA = (2.0, 10.0, 25.0)
 # The lowest test load keeps the runaway's peak (full scale, ~34 mA) inside the load's power rating.
 LOAD_OHM = 500.0
 # At least 10 samples inside the 50 ms limit (issue 4); 100 us gives 500.

@@ -21,6 +21,7 @@ from rig.procedures.cutoffs.context import (
 )
 from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels
 from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
+from rig.spec import ProductSpec
 
 SETPOINT_MA = 1.0
 LOAD_OHM = 1000.0
@@ -33,14 +34,14 @@ SMOOTH_SAMPLES = 10
 PERCENT = 100.0
 
 
-def session_s(ctx: CutoffContext) -> float:
+def session_s(spec: ProductSpec) -> float:
     """The shortest session the spec allows: the suite's one unavoidable long wait."""
-    return ctx.spec.timer.min_s
+    return spec.timer.min_s
 
 
 def measure(ctx: CutoffContext) -> CutoffResult:
     timer = ctx.spec.timer
-    duration_s = session_s(ctx)
+    duration_s = session_s(ctx.spec)
     rate = ctx.spec.ramp.rate_max_ma_per_s
     ramp_s = SETPOINT_MA / rate
     allowed_s = timer.tolerance_s(duration_s)
