@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from rig.calibration_run import CalibrationJob, CalibrationOutcome
 from rig.commands.run_support import (
@@ -57,7 +58,8 @@ def _report_builder():
 
 def _print_outcome(console: Console, slot: int, outcome: CalibrationOutcome) -> None:
     colour = {"PASS": "bold green", "FAIL": "bold red"}.get(outcome.verdict, "bold yellow")
-    console.print(f"[{colour}]slot {slot} {outcome.unit_serial or ''}: {outcome.verdict}[/] - {outcome.reason}")
+    console.print(f"[{colour}]slot {slot} {escape(outcome.unit_serial or '')}: {outcome.verdict}[/] - "
+                  f"{escape(outcome.reason)}")
     if outcome.table:
         console.print(f"  calibration table: {outcome.table.json_path} (and {outcome.table.csv_path.name})")
     if outcome.report:
@@ -67,7 +69,8 @@ def _print_outcome(console: Console, slot: int, outcome: CalibrationOutcome) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(stderr=False)
+    # soft_wrap: a message stays one line however narrow the terminal (or a pipe's 80 columns)
+    console = Console(stderr=False, soft_wrap=True)
     try:
         spec = load_spec(args.spec)
         ambient = None
@@ -94,11 +97,12 @@ def run(args: argparse.Namespace) -> int:
                     jobs = {n: job_for(n, _SlotProgress(progress, n)) for n in numbers}
                 outcomes = run_slots(jobs)
     except KeyboardInterrupt as exc:
-        console.print(f"[bold yellow]stopped: {exc or 'interrupted (Ctrl-C)'}; output off, run marked aborted[/]")
+        console.print(f"[bold yellow]stopped: {escape(str(exc) or 'interrupted (Ctrl-C)')}; output off, run marked"
+                      " aborted[/]")
         return EXIT_ERROR
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("run stopped", exc_info=True)
-        console.print(f"[bold yellow]ERROR[/] {describe_error(exc)}")
+        console.print(f"[bold yellow]ERROR[/] {escape(describe_error(exc))}")
         return EXIT_ERROR
     for number, outcome in outcomes.items():
         _print_outcome(console, number, outcome)
