@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from rig.bench.data_format import DataFormat, ascii_values
 from rig.bench.physics import SlotCircuit
 from rig.bench.scpi import (
     Call,
@@ -89,10 +90,6 @@ def _default_channels() -> dict[int, ChannelState]:
     return {1: ChannelState("AMETER"), 2: ChannelState("VMETER")}
 
 
-def _fmt(values: np.ndarray) -> str:
-    return ",".join(f"{v:+.6E}" for v in values)
-
-
 class PowerAnalyzer(ScpiInstrument):
     def __init__(self, circuit: SlotCircuit, serial: str, seed: int) -> None:
         super().__init__(f"Keysight Technologies,{MODEL},{serial},{FIRMWARE}")
@@ -101,7 +98,9 @@ class PowerAnalyzer(ScpiInstrument):
         self._rng = np.random.default_rng(seed + 1)
         self.channels = _default_channels()
         self.acq = Acquisition(circuit)
+        self.format = DataFormat()
         self._register()
+        self.format.register(self)
 
     def _register(self) -> None:
         add = self.add
@@ -149,6 +148,7 @@ class PowerAnalyzer(ScpiInstrument):
     def reset(self) -> None:
         self.channels = _default_channels()
         self.acq.reset()
+        self.format.reset()
 
     def trigger(self) -> None:
         if self.acq.settings.source == "BUS":
@@ -253,10 +253,10 @@ class PowerAnalyzer(ScpiInstrument):
             true = true if (quantity == "CURR") == reads_current else np.zeros_like(true)
             values = self._through_meter(true, quantity, state)
             if array:
-                replies.append(_fmt(values))
+                replies.append(self.format.encode(values))
             else:
                 overloaded = np.any(values >= OVERLOAD)
-                replies.append(_fmt(np.array([OVERLOAD if overloaded else values.mean()])))
+                replies.append(ascii_values(np.array([OVERLOAD if overloaded else values.mean()])))
         return ",".join(replies)
 
     def _through_meter(self, true: np.ndarray, quantity: str, state: ChannelState) -> np.ndarray:

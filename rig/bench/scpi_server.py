@@ -35,7 +35,8 @@ class _Connection(socketserver.StreamRequestHandler):
                     return  # the instrument drops the connection; the line is not executed
                 reply = self.server.owner.handle_line(raw, self.rfile)
                 if reply is not None:
-                    self.wfile.write(reply.encode("ascii") + b"\n")
+                    # latin-1: ASCII replies unchanged, a binary block's bytes one character each
+                    self.wfile.write(reply.encode("latin-1") + b"\n")
         except OSError:
             return
         finally:

@@ -63,6 +63,7 @@ class PowerAnalyzer(ScpiInstrument):
         if voltage_channel is not None:
             self.write(f"EMULation VMETer,{_channels(voltage_channel)}")
         self.write(f"OUTPut ON,{self._both()}")
+        self.write("FORMat:DATA REAL,32;:FORMat:BORDer SWAPped")  # arrays as little-endian float32 blocks
         self._applied = None
         self._trigger_setup = None
 
@@ -196,13 +197,8 @@ class PowerAnalyzer(ScpiInstrument):
         return Trace(interval_s, pretrigger, current, voltage)
 
     def _fetch_array(self, command: str) -> np.ndarray:
-        reply = self.query(command)
-        try:
-            values = np.array([float(v) for v in reply.split(",")], dtype=float)
-        except ValueError:
-            shown = reply if len(reply) < 200 else reply[:200] + "..."
-            raise InstrumentResponseError(self.name, command, shown, "not comma-separated numbers") from None
-        return values
+        # Binary (set up in configure_roles): thousands of samples neither formatted nor parsed.
+        return self.query_binary_floats(command)
 
     def safe_state(self) -> None:
         """A meter cannot hurt anyone; leave the ammeter on its high range so the next

@@ -15,6 +15,7 @@ import logging
 import re
 from typing import Any, Self
 
+import numpy as np
 import pyvisa
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
@@ -233,6 +234,21 @@ class ScpiInstrument:
             return
         if self._reopen is not None:
             self.reconnect(command)  # it answers, but a late reply may still be on its way
+
+    def query_binary_floats(self, command: str) -> np.ndarray:
+        """A query answered with an IEEE 488.2 definite-length block of 32-bit floats, little-endian
+        (`FORMat:DATA REAL` with `FORMat:BORDer SWAPped`); the error queue is checked after it."""
+        try:
+            values = self.resource.query_binary_values(command, datatype="f", is_big_endian=False,
+                                                       container=np.array)
+        except (VisaIOError, OSError) as exc:
+            self._raise_queued(command)  # a query the instrument refused: name its error, not the silence
+            raise self._io_error(command, exc) from exc
+        except (ValueError, pyvisa.errors.InvalidBinaryFormat) as exc:
+            self.drain_errors()
+            raise InstrumentResponseError(self.name, command, None, f"not a binary block of floats: {exc}") from None
+        self._raise_queued(command)
+        return values.astype(float)
 
     def query_float(self, command: str) -> float:
         reply = self.query(command)

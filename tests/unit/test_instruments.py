@@ -65,6 +65,14 @@ class FakeResource:
             raise VisaIOError(constants.StatusCode.error_timeout)
         return ";".join(replies) + "\n"
 
+    def query_binary_values(self, message: str, datatype: str, is_big_endian: bool, container) -> object:
+        """The fake's arrays are written as text; a bad one fails like a malformed block does."""
+        reply = self.query(message).strip()
+        try:
+            return container([float(v) for v in reply.split(",")])
+        except ValueError:
+            raise ValueError(f"malformed block: {reply!r}") from None
+
     def close(self) -> None:
         self.closed = True
 
