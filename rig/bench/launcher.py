@@ -22,6 +22,7 @@ from pathlib import Path
 from rig.bench.analyzer import PowerAnalyzer
 from rig.bench.comm_faults import CommFaultError, FaultDice, parse_comm_faults
 from rig.bench.control import BenchControl, ControlServer
+from rig.bench.fanout import FanoutError, SlotProcesses, child_arguments
 from rig.bench.faults import UNCORRECTABLE_ERROR_SCALE, UnknownFaultError, validate_fault_names
 from rig.bench.load import ResistanceDecade
 from rig.bench.physics import SlotCircuit, UnitErrors
@@ -101,12 +102,13 @@ class VirtualBench:
 
     def __init__(self, slots: int = 1, serials: Sequence[str] = (), seed: int = 0,
                  faults: Iterable[str] = (), port_base: int | None = None,
-                 with_units: bool = True, comm_faults: Iterable[str] = ()) -> None:
+                 with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1) -> None:
         """with_units=False: instruments and physics only, for tests that drive the circuit.
         comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot."""
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
         self.seed = seed
+        self.first_slot = first_slot  # a slot process of a fan-out bench serves slot k alone
         self.port_base = port_base
         self.with_units = with_units
         self._serials = list(serials) + [SERIAL_FORMAT.format(FIRST_SERIAL_NUMBER + k)
@@ -123,7 +125,7 @@ class VirtualBench:
             # under the same name (the pty behind it is a new one).
             self._link_dir = tempfile.mkdtemp(prefix="rig-bench-")
             for index, serial in enumerate(self._serials):
-                self._build_slot(index + 1, serial, self._faults[index])
+                self._build_slot(index + self.first_slot, serial, self._faults[index])
             self.control = ControlServer(BenchControl(self.slots)).start()
         except BaseException:
             self.stop()
@@ -224,6 +226,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port-base", type=int, default=None)
     parser.add_argument("--comm-fault", action="append", default=[], metavar="NAME[:RATE]",
                         help="a communication/instrument fault on every slot (rig.bench.comm_faults)")
+    parser.add_argument("--slot-number", type=int, default=1, help=argparse.SUPPRESS)  # a fan-out child
+    parser.add_argument("--one-process", action="store_true",
+                        help="serve every slot in this process (default: one process per slot)")
     parser.add_argument("--station-out", type=Path, default=None, metavar="FILE",
                         help="write a station file (and FILE.keys.toml) describing this bench")
     return parser.parse_args(argv)
@@ -232,8 +237,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
-        bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
-                             comm_faults=args.comm_fault)
+        if args.slots > 1 and not args.one_process:
+            bench = _fanout(args)
+        else:
+            bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
+                                 comm_faults=args.comm_fault, first_slot=args.slot_number)
     except (UnknownFaultError, CommFaultError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -241,13 +249,44 @@ def main(argv: list[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if isinstance(bench, SlotProcesses):
+            return _serve_fanout(bench, args, stop)
         with bench:
-            if args.station_out is not None:
-                write_station_files(bench.description, args.station_out)
-            print(json.dumps(bench.description), flush=True)
+            _announce(bench.description, args)
             while not stop.wait(1.0):
                 pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _announce(description: dict, args: argparse.Namespace) -> None:
+    if args.station_out is not None:
+        write_station_files(description, args.station_out)
+    print(json.dumps(description), flush=True)
+
+
+def _fanout(args: argparse.Namespace) -> SlotProcesses:
+    """One process per slot, each with the serial, faults and seed the slot would have had here."""
+    if len(args.serial) > args.slots:
+        raise ValueError(f"need at most {args.slots} serials, got {len(args.serial)}")
+    serials = list(args.serial) + [SERIAL_FORMAT.format(FIRST_SERIAL_NUMBER + k)
+                                   for k in range(len(args.serial), args.slots)]
+    faults = parse_faults(args.fault, args.slots)
+    parse_comm_faults(args.comm_fault)  # refused here, once, rather than by every child
+    return SlotProcesses([
+        child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base)
+        for k in range(args.slots)
+    ])
+
+
+def _serve_fanout(bench: SlotProcesses, args: argparse.Namespace, stop: threading.Event) -> int:
+    try:
+        _announce(bench.start(), args)
+        return bench.wait(stop)
+    except FanoutError as exc:
+        print(f"rig bench: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bench.stop()

@@ -102,3 +102,25 @@ def test_serial_round_trip_to_the_emulated_unit() -> None:
             assert reply.startswith("OK IONTO,IX-30,SN000123,")
             port.write(encode_frame("STATE?"))
             assert read_reply(port).startswith("OK IDLE")
+
+
+def test_several_slots_are_served_by_one_process_each() -> None:
+    """`--slots 2` starts a process per slot and prints one merged JSON line; SIGTERM stops them all."""
+    import os
+
+    process = subprocess.Popen([sys.executable, "-m", "rig.bench", "--slots", "2", "--fault", "2:fast_ramp"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        description = json.loads(process.stdout.readline())
+        slots = description["slots"]
+        assert [s["slot"] for s in slots] == [1, 2]
+        assert [s["serial"] for s in slots] == ["SN000123", "SN000124"]
+        assert slots[0]["faults"] == [] and slots[1]["faults"] == ["fast_ramp"]
+        assert slots[0]["control"] != slots[1]["control"] and description["control"] == slots[0]["control"]
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    for child in children:
+        assert not os.path.exists(f"/proc/{child}") or "Z" in open(f"/proc/{child}/stat").read().split()[2]
