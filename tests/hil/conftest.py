@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.plugin import slot_number
 from rig.procedures.grid import accuracy_grid
 from rig.spec import load_spec
 from rig.station import default_models, load_station
@@ -13,7 +14,7 @@ def _load_max_power_w(config: pytest.Config) -> float:
     path = config.getoption("station")
     if path:
         station = load_station(path)
-        slot = station.slot(config.getoption("slot"))
+        slot = station.slot(slot_number(config))
         return station.figures(slot.load.instrument).max_power_w
     return default_models()["RDEC-1M"].max_power_w
 
