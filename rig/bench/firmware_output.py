@@ -6,12 +6,21 @@ Two parts, combined by `output_ma = min(level_ma, ceiling_ma)`:
   so that when the load drops the current re-ramps from where it was instead of stepping to the
   setpoint (dut-protocol.md section 1, compliance recovery).
 Pure logic over explicit time steps; the firmware calls it once per control tick.
+
+The emulator's tick thread can be late (a loaded host, the GIL): a tick then reports tens of ms at
+once. Where that would change what the unit does, not just when, the step is limited to one nominal
+tick: the compliance servo (a late tick would drop the ceiling far below the boundary), and the
+first tick after compliance ended (the load dropped somewhere inside the late interval; crediting
+the whole interval to the re-ramp made the current jump above the soft-start ramp by rate x delay
+and stay there for the whole re-ramp, seen as 0.06-0.4 mA on a loaded 2-core machine).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from rig.bench.firmware_protocol import TICK_S
 
 # While in compliance the ceiling creeps down at this rate, so that it settles just at the
 # compliance boundary whatever the unit's output gain error; the dither this leaves is about
@@ -28,8 +37,11 @@ class OutputRamp:
     # The ceiling never goes below this: into an open circuit the source must stay on (at V_max)
     # for loss of contact to be seen, rather than be servoed to zero.
     floor_ma: float
+    # The firmware's nominal control period: the most one tick may credit where the time is unknown.
+    tick_s: float = TICK_S
     level_ma: float = 0.0
     ceiling_ma: float = math.inf
+    in_compliance: bool = False
 
     @property
     def output_ma(self) -> float:
@@ -43,11 +55,13 @@ class OutputRamp:
     def reset(self) -> None:
         self.level_ma = 0.0
         self.ceiling_ma = math.inf
+        self.in_compliance = False
 
     def hold(self) -> None:
         """Continue from what is driven now (STOP while limited ramps down from the limit)."""
         self.level_ma = self.output_ma
         self.ceiling_ma = math.inf
+        self.in_compliance = False
 
     def advance(self, target_ma: float, rate_ma_per_s: float, dt_s: float) -> bool:
         """Move the soft-start level toward the target; True once it is there."""
@@ -63,12 +77,16 @@ class OutputRamp:
     ) -> None:
         if not self.reramp_enabled:
             return
+        was_in_compliance, self.in_compliance = self.in_compliance, in_compliance
         if in_compliance:
             # A fixed slow servo, not the ramp rate: at a fast (test) ramp rate the ceiling would fall
             # out of compliance every tick and the output would dither well below V_max.
             snapped = min(self.ceiling_ma, self.output_ma, actual_ma + self.snap_headroom_ma)
-            self.ceiling_ma = max(self.floor_ma, snapped - COMPLIANCE_SERVO_MA_PER_S * dt_s)
+            servo_ma = COMPLIANCE_SERVO_MA_PER_S * min(dt_s, self.tick_s)
+            self.ceiling_ma = max(self.floor_ma, snapped - servo_ma)
         elif math.isfinite(self.ceiling_ma):
-            self.ceiling_ma += rate_ma_per_s * dt_s
+            # Leaving compliance, the re-ramp starts now: the drop happened at an unknown instant of
+            # the interval, at most one tick ago on time.
+            self.ceiling_ma += rate_ma_per_s * (min(dt_s, self.tick_s) if was_in_compliance else dt_s)
             if self.ceiling_ma >= self.level_ma:
                 self.ceiling_ma = math.inf

@@ -109,10 +109,21 @@ def test_compliance_ceiling_follows_the_current_then_re_ramps() -> None:
     ramp.level_ma = 10.0
     ramp.track_compliance(True, 6.0, 1.0, 0.001)
     assert ramp.output_ma < 6.3
+    ramp.track_compliance(False, 6.0, 1.0, 0.5)  # the drop fell somewhere in a late tick: one tick credited
+    assert ramp.output_ma == pytest.approx(6.25 - 0.01 + 0.001, abs=0.001)
     ramp.track_compliance(False, 6.0, 1.0, 0.5)
-    assert ramp.output_ma == pytest.approx(6.25 - 0.01 + 0.5, abs=0.01)
+    assert ramp.output_ma == pytest.approx(6.25 - 0.01 + 0.001 + 0.5, abs=0.001)
     ramp.track_compliance(False, 6.0, 1.0, 10.0)
     assert math.isinf(ramp.ceiling_ma) and ramp.output_ma == 10.0
+
+
+def test_a_late_tick_does_not_move_the_compliance_ceiling_further() -> None:
+    on_time, late = (OutputRamp(reramp_enabled=True, snap_headroom_ma=0.25, floor_ma=0.1) for _ in range(2))
+    for ramp, dt_s in ((on_time, 0.001), (late, 0.1)):
+        ramp.level_ma = 10.0
+        ramp.track_compliance(True, 6.0, 1.0, dt_s)
+        ramp.track_compliance(False, 6.0, 1.0, dt_s)
+    assert late.output_ma == pytest.approx(on_time.output_ma)
 
 
 def test_no_reramp_never_limits() -> None:
