@@ -1,30 +1,46 @@
 """Time of the whole cut-off suite on one unit against the floor the spec makes unavoidable.
 
-Runs `pytest tests/hil/test_cutoffs.py` on a fresh virtual bench (a subprocess, like the line would),
-sums the suite's test times from its junit file (set-up, call and teardown of every test; not the
-interpreter's start nor the bench's), and compares them with the floor: the ramp times, detection
-windows and the timer that a conforming unit needs at the suite's own parameters, computed from the
-spec and the procedures' constants (never typed here). Issue 4 asks for ratio <= 1.3.
+Two figures:
+- in-process (`run_suite`, also used by benchmarks/cycle.py): the suite's steps (rig/procedures/cutoffs/
+  suite.py, the test module's procedures and parameters) on an open slot, each ended as the test
+  fixture ends it, every point stored; the bench's start is not timed.
+- under pytest (`pytest tests/hil/test_cutoffs.py` in a subprocess on a fresh virtual bench, as the line
+  runs it, without an HTML report): set-up, call and teardown of every test from `--durations=0`, less
+  the session's own set-up and teardown (starting and stopping the bench, opening the slot), which
+  fall on the first test's set-up and the last test's teardown.
+The floor is what a conforming unit needs at the suite's own parameters: ramp times, detection windows
+and the timer, computed from the spec and the procedures' constants (never typed here). Issue 4 asks
+for ratio <= 1.3.
 
-Run: python benchmarks/cutoffs.py. The last line is `suite_s=… floor_s=… ratio=…`.
+Run: python benchmarks/cutoffs.py [--no-pytest]. The last line is `suite_s=… floor_s=… ratio=…` (the
+pytest figure; the in-process one with --no-pytest).
 """
 
 from __future__ import annotations
 
+import argparse
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections import defaultdict
 from pathlib import Path
 
+from rig.metrology.decision import DecisionRule
 from rig.procedures.cutoffs import overcurrent, ramp, recovery, timer
+from rig.procedures.cutoffs.context import CutoffContext, end_session
+from rig.procedures.cutoffs.suite import suite_steps
+from rig.records.store import ResultsStore
+from rig.run_records import record_of
+from rig.slot import OpenSlot, open_slot
 from rig.spec import ProductSpec, load_spec
+from rig.virtual_bench import VirtualBenchProcess
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = "tests/hil/test_cutoffs.py"
 MA_PER_A = 1000.0
+DURATION_LINE = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+(\S+)")
 
 
 def floor_s(spec: ProductSpec) -> dict[str, float]:
@@ -33,47 +49,90 @@ def floor_s(spec: ProductSpec) -> dict[str, float]:
     compliance_ma = spec.compliance.v_max_nominal_v / recovery.HIGH_LOAD_OHM * MA_PER_A
     per_event = spec.overcurrent.persist_s + spec.overcurrent.off_within_s
     return {
-        # The shortest session, with its own soft start and soft stop.
-        "timer": timer.session_s(spec) + 2 * timer.SETPOINT_MA / rate_max,
+        # The shortest session (its soft start runs inside it: the timer counts from START), then its
+        # soft stop.
+        "timer": timer.session_s(spec) + timer.SETPOINT_MA / rate_max,
         # Up and down at every tested rate, to each test's plateau.
         "ramps": sum(2 * ramp.setpoint_for(spec, r) / r for r in ramp.rates(spec)),
-        # Soft start into compliance, then the re-ramp to the setpoint after the load step.
-        "recovery": compliance_ma / rate_max + (recovery.SETPOINT_MA - compliance_ma) / rate_max,
+        # Soft start into compliance, the re-ramp to the setpoint after the load step, and the soft stop
+        # that ends a (normal, not test-mode) session at the spec's fastest rate.
+        "recovery": compliance_ma / rate_max + (recovery.SETPOINT_MA - compliance_ma) / rate_max
+        + recovery.SETPOINT_MA / rate_max,
         "loss_of_contact": spec.loss_of_contact.persist_s + spec.loss_of_contact.off_within_s,
         "overcurrent": len(overcurrent.SETPOINTS_MA) * per_event,
     }
 
 
-def suite_times(junit: Path) -> dict[str, float]:
-    """Seconds per test function (parameters summed)."""
-    times: dict[str, float] = defaultdict(float)
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        times[case.get("name", "").split("[")[0]] += float(case.get("time", 0.0))
-    return dict(times)
+def run_suite(slot: OpenSlot, store: ResultsStore, spec: ProductSpec) -> tuple[float, float]:
+    """Run the cut-off suite in-process on an open slot (watchdog armed by the caller); every point is
+    stored in a run of its own. Returns (suite_s, floor_s)."""
+    ident = slot.dut.identity
+    rule = DecisionRule.GUARD_BAND
+    run_id = store.start_run(kind="cutoff-benchmark", station=slot.station.name, slot=slot.number,
+                             operator="benchmark", unit_serial=ident.serial, unit_model=ident.model,
+                             firmware=ident.firmware, decision_rule=rule.value, instruments=[])
+    points = []
+
+    def sink(point) -> None:
+        store.add_point(run_id, record_of(point))
+        points.append(point)
+
+    ctx = CutoffContext(slot, spec, rule, sink)
+    started = time.monotonic()
+    for step in suite_steps(spec):
+        step_started = time.monotonic()
+        try:
+            step.run(ctx)
+        finally:
+            end_session(ctx)
+        print(f"step {step.name}: {time.monotonic() - step_started:.2f} s")
+    suite = time.monotonic() - started
+    verdict = "PASS" if all(p.decision.passed for p in points) else "FAIL"
+    store.finish_run(run_id, status="finished", verdict=verdict, message=f"{len(points)} points")
+    print(f"in-process verdict={verdict} points={len(points)}")
+    return suite, sum(floor_s(spec).values())
+
+
+def pytest_suite_s() -> tuple[float, int]:
+    """The suite under pytest, without the session's set-up and teardown; and pytest's exit code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = Path(tmp) / "cutoffs.xml"
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:cacheprovider", "--durations=0", "-vv",
+             "--junitxml", str(junit), "--db", f"sqlite:///{tmp}/bench.sqlite"],
+            cwd=REPO, capture_output=True, text=True)
+        # --durations sorts by time; the junit file keeps the order the tests ran in.
+        order = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")] if junit.exists() else []
+    phases = [(float(m[1]), m[2], m[3]) for m in map(DURATION_LINE.match, done.stdout.splitlines()) if m]
+    if not phases or not order:
+        print(done.stdout[-3000:], done.stderr[-3000:])
+        return float("nan"), done.returncode
+    session_phases = (("setup", order[0]), ("teardown", order[-1]))
+    session = [s for s, when, node in phases if (when, node.rpartition("::")[2]) in session_phases]
+    print(f"pytest: {len(order)} tests, exit {done.returncode}; session set-up + teardown {sum(session):.2f} s "
+          "(bench start/stop, slot opening: not counted)")
+    return sum(s for s, _, _ in phases) - sum(session), done.returncode
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-pytest", action="store_true", help="only the in-process figure")
+    args = parser.parse_args()
     spec = load_spec()
-    with tempfile.TemporaryDirectory() as tmp:
-        junit = Path(tmp) / "cutoffs.xml"
-        started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
-             "--db", f"sqlite:///{tmp}/bench.sqlite"], cwd=REPO, capture_output=True, text=True)
-        wall_s = time.monotonic() - started
-        if not junit.exists():
-            print(done.stdout[-3000:], done.stderr[-3000:])
-            return 1
-        times = suite_times(junit)
     floors = floor_s(spec)
-    for name, seconds in sorted(times.items(), key=lambda item: -item[1]):
-        print(f"test {name}: {seconds:.2f} s")
     for name, seconds in floors.items():
         print(f"floor {name}: {seconds:.2f} s")
-    suite, floor = sum(times.values()), sum(floors.values())
-    print(f"pytest exit={done.returncode} wall_s={wall_s:.1f} (with interpreter and bench start)")
+    floor = sum(floors.values())
+    with tempfile.TemporaryDirectory() as tmp, VirtualBenchProcess() as bench, \
+            ResultsStore(f"sqlite:///{tmp}/cutoffs.sqlite") as store, open_slot(bench.station, 1) as slot:
+        slot.arm_watchdog()
+        in_process_s, _ = run_suite(slot, store, spec)
+    print(f"in-process suite_s={in_process_s:.1f} floor_s={floor:.1f} ratio={in_process_s / floor:.2f}")
+    if args.no_pytest:
+        return 0
+    suite, code = pytest_suite_s()
     print(f"suite_s={suite:.1f} floor_s={floor:.1f} ratio={suite / floor:.2f}")
-    return done.returncode
+    return code
 
 
 if __name__ == "__main__":

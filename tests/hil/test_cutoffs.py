@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from rig.procedures.cutoffs import compliance_voltage, contact, overcurrent, ramp, recovery, residual, timer
+from rig.procedures.cutoffs.suite import RESIDUAL_CONDITION_LOAD_OHM
 from rig.spec import load_spec
 
 pytestmark = pytest.mark.cutoffs
 SPEC = load_spec()
-RESIDUAL_CONDITION_LOAD_OHM = 1000.0
 
 
 def _load_id(ohm: float) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 
 from rig.procedures.cutoffs.budgets import reading_peak_budget
 from rig.procedures.cutoffs.context import (
+    TEST_RAMP_MAX_MA_PER_S,
     CutoffContext,
     CutoffResult,
     end_session,
@@ -20,8 +21,10 @@ from rig.records.trace_plots import LimitLine, TracePlot
 MA_PER_A = 1000.0
 INTERVAL_S = 100e-6
 PRETRIGGER_S = 0.005
-# Shorter than the loss-of-contact persistence (250 ms), which ends a session into an open circuit.
-WINDOW_S = 0.100
+# After the (fast test) ramp and the output's settling, the capture shows this much of compliance;
+# the whole capture stays far shorter than the loss-of-contact persistence (250 ms), which ends a
+# session into an open circuit.
+COMPLIANCE_SHOWN_S = 0.020
 # Drive the output to this multiple of the compliance current: into compliance for sure, yet above
 # half the setpoint, so that loss of contact does not trip during the capture.
 OVERDRIVE = 1.5
@@ -49,9 +52,10 @@ def setpoint_for(ctx: CutoffContext, load_ohm: float) -> float:
 def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
     setpoint_ma = setpoint_for(ctx, load_ohm)
     analyzer = ctx.slot.ammeter
+    window_s = setpoint_ma / TEST_RAMP_MAX_MA_PER_S + ctx.slot.settle_after_setpoint_s + COMPLIANCE_SHOWN_S
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=load_ohm, wait_on=False,
-                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round((WINDOW_S + PRETRIGGER_S) / INTERVAL_S),
+                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round((window_s + PRETRIGGER_S) / INTERVAL_S),
                                                               pretrigger_points=round(PRETRIGGER_S / INTERVAL_S)))
         analyzer.trigger_now()
         trace = analyzer.fetch_trace()

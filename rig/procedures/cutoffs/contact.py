@@ -13,11 +13,13 @@ import time
 
 import numpy as np
 
+from rig.dut.errors import DutTimeout
 from rig.procedures.cutoffs.budgets import edge_components, interval_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
     CutoffContext,
     CutoffResult,
+    RigTriggeredCapture,
     end_session,
     start_session,
     trace_summary,
@@ -31,8 +33,12 @@ SETPOINT_MA = 5.0
 # 1 ms: 50 samples inside the 50 ms switch-off limit (issue 4 asks for at least 10).
 INTERVAL_S = 0.001
 PRETRIGGER_S = 0.020
-# The window shows a missing detection well past the limit.
+# The rig waits for the fault this multiple of the limit: a missing detection is shown well past it.
 WINDOW_LIMIT_MULTIPLE = 1.5
+# How late the fault event may arrive after the trip (serial line, the rig's reader thread).
+FAULT_EVENT_WAIT_S = 1.0
+# After the trigger (the fault reported): the output seen staying off.
+POST_TRIGGER_S = 0.010
 SLOPE_HALF_WIDTH_S = 0.002
 LOSS_OF_CONTACT_CODE = 2  # dut-protocol.md section 5
 
@@ -43,14 +49,20 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     off_level_v = ctx.spec.overcurrent.off_level_ma / MA_PER_A * max(ctx.spec.test_loads.ohms)
     params = {"setpoint_ma": SETPOINT_MA, "load_ohm": LOAD_OHM}
     analyzer, dut, load = ctx.slot.ammeter, ctx.slot.dut, ctx.slot.load
+    # Triggered by the rig once the unit reports the fault (or the window has passed without one): the
+    # capture lasts as long as the unit takes.
+    window_s = WINDOW_LIMIT_MULTIPLE * limit_s
+    capture = RigTriggeredCapture(analyzer, INTERVAL_S, PRETRIGGER_S + window_s + FAULT_EVENT_WAIT_S,
+                                  POST_TRIGGER_S)
     try:
         start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=LOAD_OHM)
-        window_s = PRETRIGGER_S + WINDOW_LIMIT_MULTIPLE * limit_s
-        analyzer.arm_trace(INTERVAL_S, round(window_s / INTERVAL_S), pretrigger_points=round(PRETRIGGER_S / INTERVAL_S),
-                           trigger="CURRENT", level_a=SETPOINT_MA * spec.current_fraction_of_setpoint / MA_PER_A,
-                           slope="NEG")
+        capture.arm()
         load.open_circuit()
-        trace = analyzer.fetch_trace()
+        try:
+            dut.wait_for_event("!FAULT", window_s)
+        except DutTimeout:
+            pass  # no detection: the trace shows the output still on
+        trace = capture.trigger_and_fetch()
         code, fault_name = dut.fault()
         load.set_resistance_ohm(LOAD_OHM)
         time.sleep(ctx.slot.settle_after_load_s)

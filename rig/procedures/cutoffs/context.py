@@ -3,12 +3,13 @@ dut-protocol.md section 1, the session set-up, and the way back to a safe, fault
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rig.dut.errors import DutCommandError
-from rig.instruments.analyzer import Trace
+from rig.instruments.analyzer import PowerAnalyzer, Trace
 from rig.metrology.decision import DecisionRule
 from rig.metrology.uncertainty import Budget, MeterAccuracy
 from rig.procedures.accuracy import current_meter, voltage_meter
@@ -21,8 +22,6 @@ from rig.spec import ProductSpec
 MA_PER_A = 1000.0
 TEST_RAMP_MAX_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
 POLL_S = 0.005
-# Well inside the shortest host watchdog period the rig arms (dut-protocol.md: 0.5 s minimum).
-HOLD_POLL_S = 0.1
 # Beyond the ramp time, how long a state change may take to show (command latency, ticks, settling).
 STATE_MARGIN_S = 1.0
 # The results store keeps a reduced trace per point; the PNG in the report has every sample.
@@ -88,6 +87,40 @@ class CutoffContext:
                           upper=None, budget=Budget(what, "bool", ()), raw={"behaviour": what})
 
 
+@dataclass
+class RigTriggeredCapture:
+    """A capture initiated before a session starts and triggered by the rig once the behaviour is over,
+    so that it lasts as long as the unit takes, not as long as the slowest unit the spec allows.
+
+    The pre-trigger is sized for that slowest unit; of it, only what the analyzer has recorded since it
+    was initiated is kept (a real analyzer holds nothing from before; a bench may hold its history,
+    including the previous test's)."""
+
+    analyzer: PowerAnalyzer
+    interval_s: float
+    pretrigger_s: float
+    post_trigger_s: float
+    armed_at_s: float = math.nan
+
+    def arm(self) -> None:
+        before = round(self.pretrigger_s / self.interval_s)
+        after = round(self.post_trigger_s / self.interval_s)
+        self.analyzer.arm_trace(self.interval_s, before + after, pretrigger_points=before, trigger="BUS")
+        self.armed_at_s = time.monotonic()
+
+    def trigger_and_fetch(self) -> Trace:
+        self.analyzer.trigger_now()
+        recorded_s = time.monotonic() - self.armed_at_s
+        return since_initiated(self.analyzer.fetch_trace(), recorded_s)
+
+
+def since_initiated(trace: Trace, recorded_s: float) -> Trace:
+    """The trace without the pre-trigger samples older than `recorded_s` before the trigger."""
+    drop = max(0, trace.pretrigger_points - math.floor(recorded_s / trace.interval_s))
+    voltage = trace.voltage_v[drop:] if trace.voltage_v is not None else None
+    return Trace(trace.interval_s, trace.pretrigger_points - drop, trace.current_a[drop:], voltage)
+
+
 def trace_summary(trace: Trace) -> dict:
     """The downsampled trace kept in a point's raw record (current in mA, voltage in V)."""
     summary = {"interval_s": trace.interval_s, "points": len(trace.current_a),
@@ -132,14 +165,6 @@ def wait_for_state(ctx: CutoffContext, states: tuple[str, ...], timeout_s: float
     while (state := ctx.slot.dut.state().state) not in states and time.monotonic() < deadline:
         time.sleep(POLL_S)
     return state
-
-
-def hold(ctx: CutoffContext, duration_s: float) -> None:
-    """Wait while talking to the unit: the host watchdog must see requests while the output is on."""
-    deadline = time.monotonic() + duration_s
-    while (left := deadline - time.monotonic()) > 0:
-        ctx.slot.dut.state()
-        time.sleep(min(left, HOLD_POLL_S))
 
 
 def clear_refused(ctx: CutoffContext) -> bool:

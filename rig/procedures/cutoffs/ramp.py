@@ -11,17 +11,19 @@ high on a 0.3 mA ramp although the current ramps at the right rate wherever it i
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from rig.procedures.cutoffs.budgets import rate_budget
 from rig.procedures.cutoffs.context import (
+    IDLE_STATES,
     MA_PER_A,
     STATE_MARGIN_S,
     CutoffContext,
     CutoffResult,
+    RigTriggeredCapture,
     end_session,
-    hold,
     start_session,
     trace_summary,
     wait_for_state,
@@ -39,11 +41,12 @@ FIT_HIGH_FRACTION = 0.9
 INTERVAL_S = 0.001
 PRETRIGGER_S = 0.020
 PLATEAU_HOLD_S = 0.050
+# The capture ends this long after the unit reports the soft stop done (the rig's trigger): the output
+# settled off.
+POST_TRIGGER_S = 0.020
 SMOOTH_SAMPLES = 20
 PERCENT = 100.0
 LOW_RATE_FRACTION_OF_DEFAULT = 0.5
-# The capture ends this long after the latest allowed end of the soft stop.
-END_MARGIN_S = 0.05
 
 
 def rates(spec: ProductSpec) -> list[float]:
@@ -67,26 +70,34 @@ def setpoint_for(spec: ProductSpec, rate_ma_per_s: float) -> float:
 
 
 def capture_s(spec: ProductSpec, rate_ma_per_s: float) -> float:
-    """The trace's length: both ramps at the slowest allowed rate, the plateau, the margins."""
+    """The trace's length before its trigger: both ramps at the slowest allowed rate, the plateau and
+    the time to see it, and a margin before the start."""
     ramp_s = setpoint_for(spec, rate_ma_per_s) / rate_ma_per_s
-    return PRETRIGGER_S + 2 * ramp_s * (1 + spec.ramp.tolerance_pct / PERCENT) + PLATEAU_HOLD_S + END_MARGIN_S
+    return PRETRIGGER_S + 2 * ramp_s * (1 + spec.ramp.tolerance_pct / PERCENT) + PLATEAU_HOLD_S + STATE_MARGIN_S
 
 
 def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
     setpoint_ma = setpoint_for(ctx.spec, rate_ma_per_s)
     ramp_s = setpoint_ma / rate_ma_per_s
     analyzer, dut = ctx.slot.ammeter, ctx.slot.dut
-    window_s = capture_s(ctx.spec, rate_ma_per_s)
-    pretrigger = round(PRETRIGGER_S / INTERVAL_S)
+    # Initiated before the start, triggered by the rig once the unit reports the soft stop done, with
+    # everything since before the start as pre-trigger: the capture lasts as long as the unit's ramps
+    # do, not as long as the slowest ramps the spec allows. (A level trigger on the soft stop's end
+    # would also fire where noise recrosses the level on the way up.)
+    capture = RigTriggeredCapture(analyzer, INTERVAL_S, capture_s(ctx.spec, rate_ma_per_s), POST_TRIGGER_S)
+    slowest_ramp_s = ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
+    fastest_ramp_s = ramp_s / (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=LOAD_OHM, rate_ma_per_s=rate_ma_per_s, wait_on=False,
-                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round(window_s / INTERVAL_S),
-                                                              pretrigger_points=pretrigger, trigger="BUS"))
-        analyzer.trigger_now()
-        wait_for_state(ctx, ("ON",), ramp_s * 2 + STATE_MARGIN_S)
-        hold(ctx, PLATEAU_HOLD_S)
+                      before_start=capture.arm)
+        # Asked only from the earliest end of each ramp the spec allows on.
+        time.sleep(fastest_ramp_s)
+        wait_for_state(ctx, ("ON",), slowest_ramp_s + STATE_MARGIN_S)
+        time.sleep(PLATEAU_HOLD_S)
         dut.stop()
-        trace = analyzer.fetch_trace()
+        time.sleep(fastest_ramp_s)
+        wait_for_state(ctx, IDLE_STATES, slowest_ramp_s + STATE_MARGIN_S)
+        trace = capture.trigger_and_fetch()
     finally:
         end_session(ctx)
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A

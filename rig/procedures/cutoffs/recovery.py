@@ -9,6 +9,8 @@ fails there and not here.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from rig.metrology.uncertainty import NORMAL, Budget, Component, rectangular
@@ -17,8 +19,8 @@ from rig.procedures.cutoffs.context import (
     MA_PER_A,
     CutoffContext,
     CutoffResult,
+    RigTriggeredCapture,
     end_session,
-    hold,
     start_session,
     trace_summary,
 )
@@ -31,11 +33,15 @@ LOW_LOAD_OHM = 1000.0
 # At least 10 samples inside the 10 ms overshoot limit (issue 4): 0.5 ms gives 20.
 INTERVAL_S = 0.0005
 PRETRIGGER_S = 0.050
-COMPLIANCE_HOLD_S = 0.200
-AFTER_STEP_S = 0.400
-FIT_LOW_FRACTION = 0.1
+# The servo settles the compliance ceiling within about 25 ms; the mean before the step needs 10 ms.
+COMPLIANCE_HOLD_S = 0.100
+# Pre-trigger margin for a late load step (a loaded host): the soft start stays in the capture.
+LATE_STEP_MARGIN_S = 0.5
+# After the re-ramp at the slowest allowed rate, the settled current the reference ends at.
+SETTLED_S = 0.050
 FIT_HIGH_FRACTION = 0.8
 SMOOTH_SAMPLES = 10
+PERCENT = 100.0
 # An excess below a tenth of the allowed overshoot is noise, fit error and the compliance servo's
 # dither, not overshoot; above it, it counts toward the duration.
 DETECT_FRACTION = 0.1
@@ -46,24 +52,28 @@ BEFORE_STEP_S = 0.010
 def measure(ctx: CutoffContext) -> CutoffResult:
     spec = ctx.spec.compliance_recovery
     rate = ctx.spec.ramp.rate_max_ma_per_s
+    slowest = rate / (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
     compliance_ma = ctx.spec.compliance.v_max_nominal_v / HIGH_LOAD_OHM * MA_PER_A
-    analyzer, load = ctx.slot.ammeter, ctx.slot.load
-    window_s = PRETRIGGER_S + compliance_ma / rate + COMPLIANCE_HOLD_S + AFTER_STEP_S
+    before_s = PRETRIGGER_S + compliance_ma / slowest + COMPLIANCE_HOLD_S + LATE_STEP_MARGIN_S
+    capture = RigTriggeredCapture(ctx.slot.ammeter, INTERVAL_S, before_s,
+                                  (SETPOINT_MA - compliance_ma) / slowest + SETTLED_S)
     try:
         start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=HIGH_LOAD_OHM, rate_ma_per_s=rate, wait_on=False,
-                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round(window_s / INTERVAL_S),
-                                                              pretrigger_points=round(PRETRIGGER_S / INTERVAL_S)))
-        analyzer.trigger_now()
-        hold(ctx, compliance_ma / rate + COMPLIANCE_HOLD_S)
-        load.set_resistance_ohm(LOW_LOAD_OHM)
-        trace = analyzer.fetch_trace()
+                      before_start=capture.arm)
+        time.sleep(compliance_ma / rate + COMPLIANCE_HOLD_S)
+        ctx.slot.load.set_resistance_ohm(LOW_LOAD_OHM)
+        # Triggered at the step (the load has settled when its command returns): the re-ramp is after.
+        trace = capture.trigger_and_fetch()
     finally:
         end_session(ctx)
     t, i_ma, v = trace.time_s, trace.current_a * MA_PER_A, np.abs(trace.voltage_v)
-    soft_start = fit_between_levels(t, i_ma, FIT_LOW_FRACTION * compliance_ma, FIT_HIGH_FRACTION * compliance_ma,
+    # From the lowest specified setpoint, as the ramp suite fits (an output offset steps below it).
+    soft_start = fit_between_levels(t, i_ma, ctx.spec.dc_accuracy.setpoint_min_ma, FIT_HIGH_FRACTION * compliance_ma,
                                     rising=True, smooth_window=SMOOTH_SAMPLES)
     t_step = crossing_time(t, v, STEP_VOLTAGE_FRACTION * ctx.spec.compliance.v_max_nominal_v, rising=False,
                            after_s=soft_start.time_of(compliance_ma))
+    if not np.isfinite(t_step):
+        raise ValueError("compliance recovery: the load step is not in the trace (no fall of the voltage)")
     before = (t >= t_step - BEFORE_STEP_S) & (t < t_step)
     start_ma = float(np.mean(i_ma[before]))
     final_ma = float(np.mean(i_ma[t >= t[-1] - BEFORE_STEP_S]))

@@ -6,20 +6,24 @@ start leaves zero and the fitted soft stop leaves the plateau: no reliance on th
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from rig.metrology.uncertainty import Budget, rectangular
 from rig.procedures.cutoffs.budgets import HALF, extrapolated_start_component
 from rig.procedures.cutoffs.context import (
+    IDLE_STATES,
     MA_PER_A,
     CutoffContext,
     CutoffResult,
+    RigTriggeredCapture,
     end_session,
-    hold,
     start_session,
     trace_summary,
+    wait_for_state,
 )
-from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels
+from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels, moving_average
 from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
 from rig.spec import ProductSpec
 
@@ -32,6 +36,11 @@ FIT_LOW_FRACTION = 0.1
 FIT_HIGH_FRACTION = 0.9
 SMOOTH_SAMPLES = 10
 PERCENT = 100.0
+# The plateau: the samples above this fraction of the highest (smoothed) current.
+PLATEAU_FRACTION = 0.5
+# How late an expiry the capture still shows with its start (a slow timer is measured, not lost).
+LATE_MULTIPLE = 1.5
+POST_TRIGGER_S = 0.020
 
 
 def session_s(spec: ProductSpec) -> float:
@@ -45,20 +54,24 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     rate = ctx.spec.ramp.rate_max_ma_per_s
     ramp_s = SETPOINT_MA / rate
     allowed_s = timer.tolerance_s(duration_s)
-    window_s = PRETRIGGER_S + duration_s + allowed_s + ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
-    analyzer = ctx.slot.ammeter
+    # Initiated before the start, triggered by the rig once the unit reports the session over, with
+    # the whole session as pre-trigger: the capture lasts as long as the unit's session does, not as
+    # long as the latest expiry the spec allows. A late expiry, up to LATE_MULTIPLE x the session,
+    # is still captured with its start.
+    latest_s = LATE_MULTIPLE * (duration_s + allowed_s) + 2 * ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
+    capture = RigTriggeredCapture(ctx.slot.ammeter, INTERVAL_S, PRETRIGGER_S + latest_s, POST_TRIGGER_S)
     try:
         start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=LOAD_OHM, rate_ma_per_s=rate, timer_s=duration_s,
-                      wait_on=False,
-                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round(window_s / INTERVAL_S),
-                                                              pretrigger_points=round(PRETRIGGER_S / INTERVAL_S)))
-        analyzer.trigger_now()
-        hold(ctx, window_s - PRETRIGGER_S)
-        trace = analyzer.fetch_trace()
+                      wait_on=False, before_start=capture.arm)
+        # No expiry can be due before the earliest the spec allows: no need to ask before then.
+        time.sleep(duration_s - allowed_s)
+        wait_for_state(ctx, IDLE_STATES, latest_s)
+        trace = capture.trigger_and_fetch()
     finally:
         end_session(ctx)
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A
-    plateau_ma = float(np.median(i_ma[(t > ramp_s * 2) & (t < duration_s - allowed_s)]))
+    smooth = moving_average(i_ma, SMOOTH_SAMPLES)
+    plateau_ma = float(np.median(i_ma[smooth > PLATEAU_FRACTION * np.max(smooth)]))
     low, high = FIT_LOW_FRACTION * plateau_ma, FIT_HIGH_FRACTION * plateau_ma
     up = fit_between_levels(t, i_ma, low, high, rising=True, smooth_window=SMOOTH_SAMPLES)
     t_start = up.time_of(0.0)
