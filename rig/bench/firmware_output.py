@@ -8,11 +8,12 @@ Two parts, combined by `output_ma = min(level_ma, ceiling_ma)`:
 Pure logic over explicit time steps; the firmware calls it once per control tick.
 
 The emulator's tick thread can be late (a loaded host, the GIL): a tick then reports tens of ms at
-once. Where that would change what the unit does, not just when, the step is limited to one nominal
-tick: the compliance servo (a late tick would drop the ceiling far below the boundary), and the
-first tick after compliance ended (the load dropped somewhere inside the late interval; crediting
-the whole interval to the re-ramp made the current jump above the soft-start ramp by rate x delay
-and stay there for the whole re-ramp, seen as 0.06-0.4 mA on a loaded 2-core machine).
+once. Where that would change what the unit does, not just when, the step is limited: the first
+tick after compliance ended credits at most one nominal tick to the re-ramp (the load dropped
+somewhere inside the late interval; crediting all of it made the current jump above the soft-start
+ramp by rate x delay and stay there for the whole re-ramp, 0.06-0.4 mA on a loaded 2-core machine),
+and the compliance servo moves at most SERVO_CATCH_UP_TICKS ticks' worth (a 100 ms stall dropped the
+ceiling 1 mA below the boundary), so it still converges in about real time when ticks are a few ms late.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from rig.bench.firmware_protocol import TICK_S
 # compliance boundary whatever the unit's output gain error; the dither this leaves is about
 # rate x tick (0.01 mA), far inside the 0.5 mA recovery overshoot the spec allows.
 COMPLIANCE_SERVO_MA_PER_S = 10.0
+# At most this many nominal ticks of servo per (late) tick: a dip of at most 0.05 mA, a tenth of the
+# recovery overshoot the spec allows.
+SERVO_CATCH_UP_TICKS = 5
 
 
 @dataclass
@@ -82,7 +86,7 @@ class OutputRamp:
             # A fixed slow servo, not the ramp rate: at a fast (test) ramp rate the ceiling would fall
             # out of compliance every tick and the output would dither well below V_max.
             snapped = min(self.ceiling_ma, self.output_ma, actual_ma + self.snap_headroom_ma)
-            servo_ma = COMPLIANCE_SERVO_MA_PER_S * min(dt_s, self.tick_s)
+            servo_ma = COMPLIANCE_SERVO_MA_PER_S * min(dt_s, SERVO_CATCH_UP_TICKS * self.tick_s)
             self.ceiling_ma = max(self.floor_ma, snapped - servo_ma)
         elif math.isfinite(self.ceiling_ma):
             # Leaving compliance, the re-ramp starts now: the drop happened at an unknown instant of

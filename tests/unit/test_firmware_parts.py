@@ -117,13 +117,16 @@ def test_compliance_ceiling_follows_the_current_then_re_ramps() -> None:
     assert math.isinf(ramp.ceiling_ma) and ramp.output_ma == 10.0
 
 
-def test_a_late_tick_does_not_move_the_compliance_ceiling_further() -> None:
+def test_a_late_tick_moves_the_compliance_ceiling_at_most_a_few_ticks_worth() -> None:
+    from rig.bench.firmware_output import COMPLIANCE_SERVO_MA_PER_S, SERVO_CATCH_UP_TICKS
+
     on_time, late = (OutputRamp(reramp_enabled=True, snap_headroom_ma=0.25, floor_ma=0.1) for _ in range(2))
     for ramp, dt_s in ((on_time, 0.001), (late, 0.1)):
         ramp.level_ma = 10.0
         ramp.track_compliance(True, 6.0, 1.0, dt_s)
         ramp.track_compliance(False, 6.0, 1.0, dt_s)
-    assert late.output_ma == pytest.approx(on_time.output_ma)
+    servo_extra_ma = COMPLIANCE_SERVO_MA_PER_S * (SERVO_CATCH_UP_TICKS - 1) * 0.001
+    assert late.output_ma == pytest.approx(on_time.output_ma - servo_extra_ma)
 
 
 def test_no_reramp_never_limits() -> None:
