@@ -87,7 +87,9 @@ def failing_requirements(junit_xml: Path) -> tuple[int, frozenset[str], frozense
         problem = problem if problem is not None else case.find("error")
         if case.get("name", "").startswith(CALIBRATION_TEST):
             keys = {"calibration"}
-            found = AS_LEFT_FAILED.search(problem.get("message", "") + (problem.text or "")) if problem else None
+            # `is not None`: an XML element without children is falsy.
+            found = (AS_LEFT_FAILED.search(problem.get("message", "") + (problem.text or ""))
+                     if problem is not None else None)
             if found:
                 keys = {k.strip() for k in found.group(1).split(",") if k.strip()}
         keys = keys or {f"unattributed:{case.get('name')}"}
@@ -127,21 +129,7 @@ def test_every_bench_fault_has_a_case():
     assert set(FAULT_CASES) - {HEALTHY} == set(ALL_FAULTS)
 
 
-# Open findings (issue 4), kept visible rather than hidden: not strict, so a fix shows as XPASS.
-KNOWN_OPEN = {
-    HEALTHY: "compliance recovery: under CPU load (two runs at once) the healthy unit's re-ramp starts "
-             "0.06-0.13 mA above the current before the load step, for the whole ramp (> 10 ms)",
-    "high_compliance": "a 65 V unit also fails loss of contact (off time not found in the trace)",
-}
-
-
-def _fault_param(fault: str):
-    if fault in KNOWN_OPEN:
-        return pytest.param(fault, marks=pytest.mark.xfail(reason=KNOWN_OPEN[fault], strict=False))
-    return fault
-
-
-@pytest.mark.parametrize("fault", [_fault_param(f) for f in FAULT_CASES])
+@pytest.mark.parametrize("fault", list(FAULT_CASES))
 def test_fault_fails_its_requirement_and_no_other(fault_runs, fault):
     outcome = fault_runs[fault].result(timeout=RUN_TIMEOUT_S * len(FAULT_CASES))
     expected = FAULT_CASES[fault].requirements

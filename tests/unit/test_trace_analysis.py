@@ -63,3 +63,27 @@ def test_value_at_and_local_slope():
     assert ta.value_at(T, y, 0.25) == pytest.approx(1.0)
     assert math.isnan(ta.value_at(T, y, 2.0))
     assert ta.local_slope(T, y, 0.5, 0.01) == pytest.approx(4.0)
+
+
+def test_a_rig_triggered_trace_keeps_only_what_was_recorded_since_initiation():
+    from rig.instruments.analyzer import Trace
+    from rig.procedures.cutoffs.context import since_initiated
+
+    current = np.arange(100, dtype=float)  # sample k at (k - 80) ms: 80 pre-trigger samples at 1 ms
+    trace = Trace(0.001, 80, current, current * 2.0)
+    kept = since_initiated(trace, 0.0305)  # initiated 30.5 ms before the trigger
+    assert kept.pretrigger_points == 30
+    assert kept.time_s[0] == pytest.approx(-0.030) and kept.time_s[-1] == pytest.approx(0.019)
+    assert kept.current_a[0] == 50.0 and kept.voltage_v[0] == 100.0
+    assert since_initiated(trace, 1.0).pretrigger_points == 80  # initiated long before: all kept
+
+
+def test_suite_steps_cover_every_cutoff_requirement_once_per_test():
+    from rig.procedures.cutoffs.context import requirements
+    from rig.procedures.cutoffs.suite import suite_steps
+    from rig.spec import load_spec
+
+    spec = load_spec()
+    steps = suite_steps(spec)
+    assert {s.requirement for s in steps} == set(requirements(spec))
+    assert len({s.name for s in steps}) == len(steps)
