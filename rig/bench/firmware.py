@@ -36,6 +36,11 @@ from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
 
+# A tick this many periods after the last is late: the periods in between are run at their instants.
+LATE_TICKS = 2
+# A longer gap (a suspended process) is not replayed beyond this.
+CATCH_UP_MAX_S = 1.0
+
 
 class Ix30Firmware(ControlCore):
     def __init__(
@@ -98,14 +103,34 @@ class Ix30Firmware(ControlCore):
                 log.exception("firmware tick failed")
 
     def tick(self) -> None:
-        """One control period, then the events it caused (the thread calls this every ms)."""
+        """The control periods due, then the events they caused (the thread calls this every ms)."""
         with self._lock:
             now_s = self._clock()
             self._finish_boot_if_due(now_s)
             if self._boot_at_s is None:
-                self._control_step(now_s, max(0.0, now_s - self._last_tick_s))
+                self._catch_up(now_s, through_now=True)
             self._last_tick_s = now_s
             self._flush_events()
+
+    def _catch_up(self, now_s: float, *, through_now: bool) -> None:
+        """Run the control periods missed since the last tick, each at its own instant (its DAC codes
+        enter the circuit's history there), so that a starved tick thread (a loaded host, the GIL)
+        changes when the bench computes the unit's behaviour, not the behaviour the analyzer records:
+        a 100 ms stall otherwise left the ramp flat and then stepped, and delayed cut-offs and
+        compliance tracking by as much. `through_now`: then one period ending now (the tick); a
+        request only brings the unit up to date before it acts."""
+        t_s = max(self._last_tick_s, now_s - CATCH_UP_MAX_S)
+        while now_s - t_s > LATE_TICKS * TICK_S:
+            t_s += TICK_S
+            self._acting_at_s = t_s
+            try:
+                self._control_step(t_s, TICK_S)
+            finally:
+                self._acting_at_s = None
+        if through_now and now_s > t_s:
+            self._control_step(now_s, now_s - t_s)
+            t_s = now_s
+        self._last_tick_s = t_s
 
     # ----- the service port
     def receive_line(self, line: bytes) -> None:
@@ -115,6 +140,7 @@ class Ix30Firmware(ControlCore):
             self._finish_boot_if_due(now_s)
             if self._boot_at_s is not None:
                 return  # rebooting: requests are lost, as on the real unit
+            self._catch_up(now_s, through_now=False)
             reply = self._handle(line, now_s)
             if reply is not None:
                 self._send(encode_frame(reply))

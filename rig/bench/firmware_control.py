@@ -83,6 +83,7 @@ class ControlCore:
         self.calibration = calibration
         self._clock = clock
         self._events: list[str] = []
+        self._acting_at_s: float | None = None  # set while a late control period runs at its instant
         self._cutoffs = CutoffMonitor(spec, behaviour)
         self._ramp = OutputRamp(
             reramp_enabled=behaviour.reramp_enabled,
@@ -227,7 +228,8 @@ class ControlCore:
     def _drive(self, code: int) -> None:
         if code != self._code:
             self._code = code
-            self.circuit.set_dac(code, self.settings.polarity)
+            # A control period run late (catching up, firmware.py) acts at its own instant.
+            self.circuit.set_dac(code, self.settings.polarity, at_s=self._acting_at_s)
 
     # ----- the control tick
     def _control_step(self, now_s: float, dt_s: float) -> None:

@@ -110,12 +110,14 @@ class SlotCircuit:
         true_ma = nominal * (1.0 + err.output_gain) + err.output_offset_ma
         return sign * max(0.0, true_ma + _bow_ma(nominal, err.output_bow_ma))
 
-    def set_dac(self, code: int, polarity: str) -> None:
+    def set_dac(self, code: int, polarity: str, at_s: float | None = None) -> None:
+        """at_s: the (monotonic) instant the code took effect, when the firmware acts late (a control
+        period run after its time by a starved tick thread); None = now."""
         if not (isinstance(code, int | np.integer) and 0 <= code <= DAC_CODE_MAX):
             raise ValueError(f"DAC code must be an integer 0..{DAC_CODE_MAX}, got {code!r}")
         check_polarity(polarity)
         self._change(
-            "dac", None, code=int(code), sign=1.0 if polarity == "POS" else -1.0,
+            "dac", at_s, code=int(code), sign=1.0 if polarity == "POS" else -1.0,
             target_ma=self._target_ma(int(code), polarity),
         )
 
