@@ -17,7 +17,7 @@ from typing import Protocol
 
 from rig.keys import KeySource
 from rig.metrology.decision import DecisionRule, Verdict, worst_verdict
-from rig.procedures.accuracy import AccuracySweep, UnitFault
+from rig.procedures.accuracy import AccuracySweep
 from rig.procedures.calibrate import (
     CalibrationFit,
     CalibrationRefused,
@@ -29,6 +29,7 @@ from rig.procedures.calibrate import (
 from rig.procedures.characterise import RawPoint, characterisation_plan, characterise
 from rig.procedures.grid import accuracy_grid
 from rig.procedures.points import MeasuredPoint
+from rig.procedures.unit_events import UnitFault
 from rig.records.audit import AuditLog
 from rig.records.cal_table import TablePaths, write_table
 from rig.records.point_writer import BackgroundPointWriter
@@ -90,6 +91,11 @@ class CalibrationOutcome:
     points: list[MeasuredPoint] = field(default_factory=list)
 
 
+def _latched_fault(slot: OpenSlot) -> str | None:
+    code, name = slot.dut.fault()
+    return f"{code} {name}" if code else None
+
+
 class _Run:
     """One run's state: the open slot, the store's run id, what has been measured so far."""
 
@@ -105,6 +111,7 @@ class _Run:
             "key_source": job.keys.describe(),
             "virtual_bench": job.station.virtual,
             "overdue_instruments": slot.overdue,
+            "latched_fault_at_start": _latched_fault(slot),
         }
         override = None
         if job.override is not None:
@@ -215,9 +222,12 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     job, slot = run.job, run.slot
     slot.arm_watchdog()
     before = slot.dut.read_calibration()
+    _clear_latched_fault(run)
     try:
         run.sweep("as_found")
     except UnitFault as exc:
+        if not exc.is_overcurrent:
+            raise  # a watchdog, a reboot, another cut-off: not a property of the unit's accuracy
         # Only a unit with errors beyond the spec's uncalibrated maxima trips on the as-found grid.
         _clear_fault(slot)
         reason = f"{exc} (as found; its errors exceed what calibration is for): nothing written"
@@ -259,6 +269,16 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
 def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:
     for record in calibration_records(before, fit, written=written, readback_ok=readback_ok, notes=notes):
         run.job.store.add_calibration(run.run_id, record)
+
+
+def _clear_latched_fault(run: _Run) -> None:
+    """A unit may arrive with a fault latched (e.g. loss of contact when a session was cut): it is
+    recorded with the run (settings "latched_fault_at_start") and cleared; a unit that refuses CLEAR
+    stops the run with the unit's own error."""
+    fault = run.settings.get("latched_fault_at_start")
+    if fault:
+        log.warning("unit %s arrived with fault %s latched: clearing it", run.serial, fault)
+        run.slot.dut.clear()
 
 
 def _clear_fault(slot: OpenSlot) -> None:

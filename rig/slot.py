@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 
-from rig.dut.client import Ix30Client
+from rig.dut.client import REPLY_TIMEOUT_S, Ix30Client
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.load import ResistanceLoad
 from rig.station import InstrumentAsset, Station, StationError
@@ -22,7 +23,14 @@ log = logging.getLogger(__name__)
 # The host watchdog is fed by a request at least this many times per period, so a busy moment
 # (a long acquisition) never lets it expire while the rig is alive.
 WATCHDOG_FEEDS_PER_PERIOD = 4
-WATCHDOG_PERIOD_S = 1.0
+# The rig's longest silence on the serial line while it is alive and the link merely slow: a request
+# that goes unanswered (REPLY_TIMEOUT_S) and the wait for its late reply (as long again) before the
+# next frame. The watchdog period is the shortest that rhythm allows, plus one feed interval, in the
+# unit's 0.1 s steps: 2 x 0.5 s / (1 - 1/4) = 1.33 -> 1.4 s.
+WATCHDOG_STEP_S = 0.1
+WATCHDOG_PERIOD_S = round(
+    math.ceil(2 * REPLY_TIMEOUT_S / (1 - 1 / WATCHDOG_FEEDS_PER_PERIOD) / WATCHDOG_STEP_S) * WATCHDOG_STEP_S, 1
+)
 
 
 class TraceabilityError(RuntimeError):

@@ -56,6 +56,10 @@ CONFIRMED_BY_STATE = {
 }
 
 
+# The protocol's reply time is 100 ms; five times that before a request counts as unanswered.
+REPLY_TIMEOUT_S = 0.5
+
+
 @dataclass(frozen=True)
 class DutIdentity:
     maker: str
@@ -78,7 +82,7 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         self,
         port: serial.SerialBase,
         *,
-        timeout_s: float = 0.5,
+        timeout_s: float = REPLY_TIMEOUT_S,
         expected_serial: str | None = None,
         spec: ProductSpec | None = None,
         url: str | None = None,
@@ -99,7 +103,7 @@ class Ix30Client(UnitCommands, CalibrationCommands):
             raise
 
     @classmethod
-    def open(cls, url: str, *, timeout_s: float = 0.5, expected_serial: str | None = None,
+    def open(cls, url: str, *, timeout_s: float = REPLY_TIMEOUT_S, expected_serial: str | None = None,
              spec: ProductSpec | None = None) -> Self:
         """Open a device path or pyserial URL (115200 8N1, no flow control) and check ID?."""
         return cls(open_port(url), timeout_s=timeout_s, expected_serial=expected_serial, spec=spec, url=url)

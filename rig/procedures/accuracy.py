@@ -21,6 +21,7 @@ from rig.procedures.acquire import (
 )
 from rig.procedures.grid import GridPoint
 from rig.procedures.points import MeasuredPoint, PointSink, Requirement, make_point
+from rig.procedures.unit_events import UnitEventWatch, UnitFault
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 from rig.station import ModelFigures
@@ -60,16 +61,13 @@ def voltage_meter(figures: ModelFigures, upper_v: float) -> MeterAccuracy:
     return MeterAccuracy(rng.gain_pct, rng.offset_v, rng.resolution_v, "V", name)
 
 
-class UnitFault(RuntimeError):
-    """The unit latched a fault (cut-off) where the procedure expected none."""
-
-
 def wait_until_idle(slot: OpenSlot, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while (state := slot.dut.state()).state not in IDLE_STATES:
         if state.state == "FAULT":
             code, name = slot.dut.fault()
-            raise UnitFault(f"unit {slot.dut.identity.serial} latched fault {code} {name} during the sweep")
+            raise UnitFault(f"unit {slot.dut.identity.serial} latched fault {code} {name} during the sweep",
+                            f"!FAULT {code} {name}")
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"unit did not return to IDLE within {timeout_s:.2f} s after STOP (state {state.state})"
@@ -95,6 +93,7 @@ class AccuracySweep:
         # Runs right before each reading: a sink that commits in the background waits here, so each
         # point is stored before the next is taken while the commit overlaps the settling.
         self.before_reading = before_reading
+        self.events = UnitEventWatch(slot.dut)
         ammeter_id = slot.station.slot(slot.number).ammeter.instrument
         self.figures = slot.station.figures(ammeter_id)
         self.current_meter = current_meter(self.figures, spec.setpoint.max_ma / MA_PER_A)
@@ -198,6 +197,7 @@ class AccuracySweep:
         self.before_reading()
         reading = take_reading(self.slot.ammeter, acquisition)
         dut_reading = None if pulsed else self.slot.dut.measure()
+        self.events.check(f"the {self.phase.replace('_', '-')} sweep at {point.name}")
         made = [self._output_point(point, reading)]
         if dut_reading is not None:
             made += self._reading_points(point, reading, dut_reading)

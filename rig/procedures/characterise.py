@@ -15,6 +15,7 @@ import numpy as np
 
 from rig.procedures.acquire import dc_acquisition, take_reading
 from rig.procedures.grid import POLARITIES
+from rig.procedures.unit_events import UnitEventWatch
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 
@@ -80,6 +81,7 @@ def characterise(
     plan = characterisation_plan(spec)
     points: list[RawPoint] = []
     dut.test_on()
+    events = UnitEventWatch(dut)
     try:
         for polarity in POLARITIES:
             dut.test_dac(0)
@@ -96,6 +98,7 @@ def characterise(
                 before_reading()
                 reading = take_reading(slot.ammeter, acquisition)
                 i_code, v_code = dut.test_adc()
+                events.check(f"characterisation at code {code} ({polarity}, {load:g} ohm)")
                 point = RawPoint(polarity, load, code, abs(reading.current_ma), abs(reading.voltage_v),
                                  i_code, v_code)
                 points.append(point)

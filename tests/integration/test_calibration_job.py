@@ -89,3 +89,19 @@ def test_cli_exit_code_and_one_line_error_for_a_bad_station(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
     assert str(bad) in result.stdout and "instruments.0.model" in result.stdout
+
+
+def test_a_unit_arriving_with_a_latched_fault_is_recorded_cleared_and_calibrated(tmp_path):
+    with VirtualBenchProcess() as bench, ResultsStore(f"sqlite:///{tmp_path}/r.sqlite") as store:
+        entry = bench.description["slots"][0]
+        with Ix30Client.open(entry["dut"]) as dut:  # a session cut by a loss of contact: the load is open
+            dut.test_on()
+            dut.test_ramp(1000.0)
+            dut.set_current_ma(5.0)
+            dut.start()
+            dut.wait_for_event("!FAULT", timeout_s=5.0)
+        with open_slot(bench.station, 1) as slot:
+            outcome = calibrate_slot(_job(bench, 1, store, tmp_path), slot)
+        settings = store.run(outcome.run_id)["settings"]
+    assert outcome.verdict == "PASS", outcome.reason
+    assert settings["latched_fault_at_start"] == "2 LOSS_OF_CONTACT"
