@@ -36,8 +36,11 @@ from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-# A tick this many periods after the last is late: the periods in between are run at their instants.
-LATE_TICKS = 2
+# A tick this many periods after the last is late: the time in between is replayed at its instants,
+# in steps of REPLAY_TICKS periods (a full-rate replay costs a starved host the CPU it lacks: about
+# 0.25 ms a period here, and a bench that replays every period starves its own serial reader).
+LATE_TICKS = 5
+REPLAY_TICKS = 5
 # A longer gap (a suspended process) is not replayed beyond this.
 CATCH_UP_MAX_S = 1.0
 
@@ -113,18 +116,18 @@ class Ix30Firmware(ControlCore):
             self._flush_events()
 
     def _catch_up(self, now_s: float, *, through_now: bool) -> None:
-        """Run the control periods missed since the last tick, each at its own instant (its DAC codes
-        enter the circuit's history there), so that a starved tick thread (a loaded host, the GIL)
+        """Replay the time missed since the last tick in control steps at their own instants (their DAC
+        codes enter the circuit's history there), so that a starved tick thread (a loaded host, the GIL)
         changes when the bench computes the unit's behaviour, not the behaviour the analyzer records:
         a 100 ms stall otherwise left the ramp flat and then stepped, and delayed cut-offs and
         compliance tracking by as much. `through_now`: then one period ending now (the tick); a
         request only brings the unit up to date before it acts."""
         t_s = max(self._last_tick_s, now_s - CATCH_UP_MAX_S)
         while now_s - t_s > LATE_TICKS * TICK_S:
-            t_s += TICK_S
+            t_s += REPLAY_TICKS * TICK_S
             self._acting_at_s = t_s
             try:
-                self._control_step(t_s, TICK_S)
+                self._control_step(t_s, REPLAY_TICKS * TICK_S)
             finally:
                 self._acting_at_s = None
         if through_now and now_s > t_s:
