@@ -59,7 +59,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         capture.arm()
         load.open_circuit()
         try:
-            dut.wait_for_event("!FAULT", window_s)
+            dut.wait_for_event("!FAULT", window_s + FAULT_EVENT_WAIT_S)
         except DutTimeout:
             pass  # no detection: the trace shows the output still on
         trace = capture.trigger_and_fetch()

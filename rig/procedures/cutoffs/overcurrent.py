@@ -59,7 +59,7 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
         capture.arm()
         dut.test_inject("RUNAWAY")
         try:
-            event = dut.wait_for_event("!FAULT", window_s).body
+            event = dut.wait_for_event("!FAULT", window_s + FAULT_EVENT_WAIT_S).body
         except DutTimeout:
             event = ""
         trace = capture.trigger_and_fetch()
