@@ -74,6 +74,7 @@ class SerialLink:
         self._events_changed = threading.Condition()
         self._stop = threading.Event()
         self.reader_error: str | None = None
+        self._awaiting_until: float | None = None  # an interrupted exchange's reply deadline
         self._reader = self._start_reader()
 
     def _start_reader(self) -> threading.Thread:
@@ -137,21 +138,40 @@ class SerialLink:
     def exchange(self, body: str, shown: str, timeout_s: float) -> Reply:
         """Send one request, wait for the next reply. DutLinkLost when the port has failed (the
         request may or may not have reached the unit), DutTimeout, DutFrameError."""
+        self._wait_out_interrupted()
         self.discard_stale_replies()
         self.send(body, shown)
         deadline = time.monotonic() + timeout_s
+        # Kept if the wait below is interrupted (Ctrl-C, SIGTERM): that request's reply is still to
+        # come and must not be taken for the next request's (a safe-state STATE? would read "OK").
+        self._awaiting_until = deadline
         while True:
             try:
                 item = self._replies.get(timeout=min(READ_POLL_S * 5, max(0.0, deadline - time.monotonic())))
                 break
             except queue.Empty:
                 if self.reader_error:
+                    self._awaiting_until = None
                     raise DutLinkLost(self.port_name, shown, self.reader_error) from None
                 if time.monotonic() >= deadline:
+                    self._awaiting_until = None  # the caller drains the late reply
                     raise DutTimeout(self.port_name, shown, f"no reply within {timeout_s:g} s") from None
+        self._awaiting_until = None
         if isinstance(item, CorruptLine):
             raise DutFrameError(self.port_name, shown, item.reason, item.line)
         return item
+
+    def _wait_out_interrupted(self) -> None:
+        """After an exchange whose wait was interrupted: take its reply if it comes in time, so the
+        next request is not answered with it."""
+        until, self._awaiting_until = self._awaiting_until, None
+        if until is None:
+            return
+        try:
+            late = self._replies.get(timeout=max(0.0, until - time.monotonic()))
+            log.info("%s: discarded the reply to an interrupted request: %r", self.port_name, late)
+        except queue.Empty:
+            pass
 
     def send(self, body: str, shown: str) -> None:
         if self.reader_error:

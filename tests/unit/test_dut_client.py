@@ -247,3 +247,24 @@ def test_output_off_never_raises(unit_with) -> None:
     fake, client = unit_with(lambda body, seen: [frame("ERR 1 SYNTAX")])
     client.output_off()
     assert "STOP" in fake.requests
+
+
+def test_the_reply_to_an_interrupted_request_is_not_taken_for_the_next(unit_with) -> None:
+    """Ctrl-C while waiting for START's reply: the safe-state STATE? that follows must not read START's
+    late "OK" as its own answer (seen once as "'STATE?': expected 2 fields: ''")."""
+    import _thread
+    import time
+
+    def script(body: str, seen: int) -> list[bytes]:
+        if body == "START":
+            time.sleep(0.15)  # the unit answers, late
+            return [frame("OK")]
+        return [frame("OK IDLE 0")] if body == "STATE?" else [frame("OK")]
+
+    _, client = unit_with(script)
+    timer = threading.Timer(0.03, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        client.start()
+    timer.join()
+    assert client.state() == DutState("IDLE", 0)
