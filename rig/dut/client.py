@@ -138,6 +138,21 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         with self._request_lock:
             if check_reboot:
                 self._raise_if_rebooted(shown)
+            try:
+                return self._attempts(body, shown)
+            except DutError as exc:
+                # A request lost while the unit rebooted fails as a timeout, or its repeat as ERR STATE
+                # (test mode is gone): the cause to report is the reboot, whose !BOOT preceded the reply.
+                if check_reboot and not isinstance(exc, UnitRebooted):
+                    try:
+                        self._raise_if_rebooted(shown)
+                    except UnitRebooted as rebooted:
+                        raise rebooted from exc
+                raise
+
+    def _attempts(self, body: str, shown: str) -> str:
+        """Send `body` until a reply settles it: bounded retries for lost/corrupt replies."""
+        with self._request_lock:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 last = attempt == MAX_ATTEMPTS
                 try:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from rig.dut.client import DutState, Ix30Client
-from rig.dut.errors import DutCommandError, DutError, DutFrameError, DutIdentityError, DutTimeout
+from rig.dut.errors import DutCommandError, DutError, DutFrameError, DutIdentityError, DutTimeout, UnitRebooted
 from rig.dut.framing import decode_frame, encode_frame
 
 ID_REPLY = "OK IONTO,IX-30,SN000123,2.4.1,C"
@@ -268,3 +268,17 @@ def test_the_reply_to_an_interrupted_request_is_not_taken_for_the_next(unit_with
         client.start()
     timer.join()
     assert client.state() == DutState("IDLE", 0)
+
+
+def test_a_request_lost_in_a_reboot_is_reported_as_the_reboot(unit_with) -> None:
+    """CI once saw "'TEST:RAMP 125': ERR 4 STATE" for a mid-run reboot: the request was lost while the unit
+    rebooted, its repeat found the unit out of test mode. The cause to name is the reboot."""
+
+    def script(body: str, seen: int) -> list[bytes]:
+        if body.startswith("TEST:RAMP"):
+            return [] if seen == 0 else [frame("!BOOT 2.4.1"), frame("ERR 4 STATE")]
+        return [frame("OK")]
+
+    _, client = unit_with(script)
+    with pytest.raises(UnitRebooted, match="rebooted"):
+        client.request("TEST:RAMP 125")
