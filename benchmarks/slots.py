@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu_usage import tree_cpu_s
+
 from rig.calibration_run import CalibrationJob
 from rig.line_run import run_slots
 from rig.records.store import ResultsStore
@@ -21,15 +23,24 @@ from rig.virtual_bench import VirtualBenchProcess
 
 
 def timed_run(slots: int, folder: Path) -> tuple[float, dict]:
+    """Wall time of the job on `slots` slots at once; prints the CPU the rig and the bench spent on it."""
     with VirtualBenchProcess(slots=slots) as bench, ResultsStore(f"sqlite:///{folder}/s{slots}.sqlite") as store:
         jobs = {
             s.slot: CalibrationJob(station=bench.station, slot=s.slot, keys=bench.keys, spec=load_spec(),
                                    store=store, calibrations_dir=folder / f"cal{slots}", today=dt.date.today())
             for s in bench.station.slots
         }
+        bench_cpu_before_s = tree_cpu_s(bench.process.pid)
+        rig_cpu_before_s = time.process_time()
         start = time.monotonic()
         outcomes = run_slots(jobs)
-        return time.monotonic() - start, {n: o.verdict for n, o in outcomes.items()}
+        wall_s = time.monotonic() - start
+        rig_cpu_s = time.process_time() - rig_cpu_before_s
+        bench_cpu_after_s = tree_cpu_s(bench.process.pid)
+        if bench_cpu_before_s is not None and bench_cpu_after_s is not None:
+            print(f"{slots} slot(s): wall {wall_s:.1f} s, CPU rig {rig_cpu_s:.1f} s,"
+                  f" bench {bench_cpu_after_s - bench_cpu_before_s:.1f} s")
+        return wall_s, {n: o.verdict for n, o in outcomes.items()}
 
 
 def main() -> None:

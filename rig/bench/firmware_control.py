@@ -250,12 +250,12 @@ class ControlCore:
         """
         if self._code == 0:
             return OutputReading(0.0, 0.0, False)
-        current_a, voltage_v = self.circuit.sample(now_s, 0.0, 1)
-        voltage_v = abs(float(voltage_v[0]))
-        # Below the compliance voltage the source cannot be limited; ask the model only near it.
+        point = self.circuit.point(now_s, noise=True)
+        voltage_v = abs(point.voltage_v)
+        # Below the compliance voltage the source cannot be limited; ask the (noiseless) model only near it.
         near_v_max = voltage_v >= COMPLIANCE_QUERY_FRACTION * self.behaviour.v_max_v
         in_compliance = near_v_max and self.circuit.in_compliance(now_s)
-        return OutputReading(abs(float(current_a[0])) * MA_PER_A, voltage_v, in_compliance)
+        return OutputReading(abs(point.current_a) * MA_PER_A, voltage_v, in_compliance)
 
     def _advance_session(self, now_s: float, dt_s: float, reading: OutputReading) -> None:
         rate = self.ramp_rate_ma_per_s() * self.behaviour.ramp_factor

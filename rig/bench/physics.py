@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,6 +61,14 @@ class _Segment:
     pulse_t0_s: float
     load_ohm: float
     v_max_v: float
+
+
+class OutputPoint(NamedTuple):
+    """The circuit at one instant: signed current (A), signed voltage (V), source in compliance."""
+
+    current_a: float
+    voltage_v: float
+    compliant: bool
 
 
 def _bow_ma(nominal_ma: float, amplitude_ma: float) -> float:
@@ -183,7 +192,7 @@ class SlotCircuit:
         """Signed current (A), signed voltage (V), compliance flags at the times t_s."""
         with self._lock:
             lo = max(bisect.bisect_right(self._times, float(t_s.min())) - 1, 0)
-            hi = bisect.bisect_right(self._times, float(t_s.max()))
+            hi = max(bisect.bisect_right(self._times, float(t_s.max())), lo + 1)  # before the history: its start
             segs = self._segments[lo:hi]
             noise_draw = self._rng.standard_normal(t_s.shape) if noise else None
         cols = {name: np.array([getattr(s, name) for s in segs], dtype=float)
@@ -212,20 +221,47 @@ class SlotCircuit:
         compliant = np.where(finite, np.abs(i_src) > limit_ma, switch_closed * gate > 0)
         return current_a, voltage_v, compliant
 
-    def _scalar(self, t_s: float | None, which: int) -> float:
-        t = self._clock() if t_s is None else t_s
-        return self._evaluate(np.array([t], dtype=float), noise=False)[which][0]
+    def _evaluate_one(self, t_s: float, noise: bool) -> OutputPoint:
+        """_evaluate's model at one instant, in plain floats: the firmware reads its output every
+        millisecond, where numpy's per-call cost was most of the bench's CPU. Same equations, line by
+        line (tests/unit/test_physics.py checks the two agree)."""
+        with self._lock:
+            seg = self._segments[max(bisect.bisect_right(self._times, t_s) - 1, 0)]
+            noise_ma = float(self._rng.standard_normal()) * self.errors.noise_ma_rms if noise else 0.0
+        dt = max(t_s - seg.t_s, 0.0)
+        i_src = seg.target_ma + (seg.i0_ma - seg.target_ma) * math.exp(-dt / self.settle_tau_s)
+        pulsed = seg.freq_hz > 0
+        phase = ((t_s - seg.pulse_t0_s) * seg.freq_hz) % 1.0
+        gate = 0.0 if pulsed and phase >= seg.duty else 1.0
+        switch_closed = 1.0 if seg.code > 0 else 0.0
+        i_src = (i_src + noise_ma * switch_closed) * gate
+        load = seg.load_ohm
+        if math.isfinite(load):
+            limit_ma = seg.v_max_v / load * _MA_PER_A
+            i_mag_ma = min(abs(i_src), limit_ma)
+            v_mag = i_mag_ma / _MA_PER_A * load
+            compliant = abs(i_src) > limit_ma
+        else:
+            i_mag_ma = 0.0
+            v_mag = seg.v_max_v * switch_closed * gate
+            compliant = switch_closed * gate > 0
+        return OutputPoint(math.copysign(i_mag_ma, seg.sign) / _MA_PER_A, math.copysign(v_mag, seg.sign),
+                           compliant)
+
+    def point(self, t_s: float | None = None, *, noise: bool = False) -> OutputPoint:
+        """Current, voltage and compliance at t_s (default now); with the unit's output noise if asked."""
+        return self._evaluate_one(self._clock() if t_s is None else float(t_s), noise)
 
     def current_a(self, t_s: float | None = None) -> float:
         """Signed true current in A at t_s (default now), without noise."""
-        return float(self._scalar(t_s, 0))
+        return self.point(t_s).current_a
 
     def voltage_v(self, t_s: float | None = None) -> float:
         """Signed voltage across the load in V; |V| = min(|I_src|·R, v_max)."""
-        return float(self._scalar(t_s, 1))
+        return self.point(t_s).voltage_v
 
     def in_compliance(self, t_s: float | None = None) -> bool:
-        return bool(self._scalar(t_s, 2))
+        return self.point(t_s).compliant
 
     def values_at(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Noiseless current (A) and voltage (V) at past instants (for level triggers)."""

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rig.bench.physics import (
     DAC_NOMINAL_COUNTS_PER_MA,
@@ -230,3 +232,43 @@ def test_output_on_seconds_counts_time_above_the_on_level(circuit, clock, errors
 def test_invalid_inputs_are_refused(circuit, call) -> None:
     with pytest.raises(ValueError):
         call(circuit)
+
+
+_input_changes = st.lists(
+    st.tuples(
+        st.floats(0.0, 0.01),  # time to the change
+        st.sampled_from(["dac", "pulse", "load", "v_max"]),
+        st.integers(0, 4000),
+        st.sampled_from(["POS", "NEG"]),
+        st.one_of(st.just(math.inf), st.floats(100.0, 200_000.0)),
+        st.floats(0.05, 1.0),
+    ),
+    min_size=1, max_size=12,
+)
+
+
+@given(changes=_input_changes, offsets=st.lists(st.floats(-0.005, 0.05), min_size=1, max_size=8))
+@settings(max_examples=150, deadline=None)
+def test_one_instant_evaluates_as_the_sample_arrays_do(changes, offsets) -> None:
+    """The firmware's per-millisecond scalar path and the analyzer's vectorised one are one model."""
+    clock = FakeClock()
+    circuit = SlotCircuit(UnitErrors.from_seed(3), seed=3, v_max_v=V_MAX_V, settle_tau_s=TAU_S, clock=clock)
+    start_s = clock.t_s
+    for wait_s, what, code, polarity, load_ohm, duty in changes:
+        clock.advance(wait_s)
+        if what == "dac":
+            circuit.set_dac(code, polarity)
+        elif what == "pulse":
+            circuit.set_pulse(None if code % 3 == 0 else 50.0 + code, duty)
+        elif what == "load":
+            circuit.set_load(load_ohm)
+        else:
+            circuit.set_v_max(V_MAX_V * duty)
+    clock.advance(0.05)
+    for offset_s in offsets:
+        t_s = min(start_s + offset_s + sum(c[0] for c in changes) / 2, clock.t_s)
+        current_a, voltage_v, compliant = circuit._evaluate(np.array([t_s]), noise=False)
+        point = circuit.point(t_s)
+        assert point.current_a == pytest.approx(float(current_a[0]), rel=1e-12, abs=1e-15)
+        assert point.voltage_v == pytest.approx(float(voltage_v[0]), rel=1e-12, abs=1e-12)
+        assert point.compliant == bool(compliant[0])
