@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,12 @@ from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
 
 
+def _own_and_children_cpu_s() -> float:
+    """This process and its ended children: the rig, with its slot worker processes once joined."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed_run(slots: int, folder: Path) -> tuple[float, dict]:
     """Wall time of the job on `slots` slots at once; prints the CPU the rig and the bench spent on it."""
     with VirtualBenchProcess(slots=slots) as bench, ResultsStore(f"sqlite:///{folder}/s{slots}.sqlite") as store:
@@ -31,11 +38,11 @@ def timed_run(slots: int, folder: Path) -> tuple[float, dict]:
             for s in bench.station.slots
         }
         bench_cpu_before_s = tree_cpu_s(bench.process.pid)
-        rig_cpu_before_s = time.process_time()
+        rig_cpu_before_s = _own_and_children_cpu_s()
         start = time.monotonic()
         outcomes = run_slots(jobs)
         wall_s = time.monotonic() - start
-        rig_cpu_s = time.process_time() - rig_cpu_before_s
+        rig_cpu_s = _own_and_children_cpu_s() - rig_cpu_before_s
         bench_cpu_after_s = tree_cpu_s(bench.process.pid)
         if bench_cpu_before_s is not None and bench_cpu_after_s is not None:
             print(f"{slots} slot(s): wall {wall_s:.1f} s, CPU rig {rig_cpu_s:.1f} s,"

@@ -1,0 +1,99 @@
+"""Several slots from `rig calibrate` (one worker process per slot) on a two-slot virtual bench: each
+slot's table goes to its own unit; a stop (SIGTERM to the rig, or Ctrl-C to the whole process group)
+ends every slot's run aborted, with its output off and its points stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rig.dut.client import Ix30Client
+from rig.procedures.calibrate import readback_differences
+from rig.records.cal_table import read_table
+from rig.spec import load_spec
+from tests.integration.bench_control import BenchUnderTest
+
+pytestmark = pytest.mark.slow
+
+SLOTS = 2
+EXIT_PASS, EXIT_ERROR = 0, 2
+POINTS_BEFORE_STOP = 20
+WAIT_S = 60.0
+POLL_S = 0.2
+
+
+def _calibrate(bench: BenchUnderTest, tmp_path, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rig.cli", "calibrate", "--station", str(bench.station),
+         "--db", f"sqlite:///{tmp_path / 'r.sqlite'}", "--calibrations", str(tmp_path / "cal"),
+         "--reports", str(tmp_path / "rep")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen,
+    )
+
+
+def _slot_status(entry: dict) -> dict:
+    """STATUS of one slot, from its own bench process's control channel."""
+    host, port = entry["control"].split(":")
+    with socket.create_connection((host, int(port)), timeout=5.0) as sock, sock.makefile("rw") as channel:
+        channel.write(f"STATUS {entry['slot']}\n")
+        channel.flush()
+        return json.loads(channel.readline())
+
+
+def _runs(tmp_path) -> list[tuple]:
+    db = tmp_path / "r.sqlite"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as con:
+        try:
+            return con.execute(
+                "select r.slot, r.status, (select count(*) from points p where p.run_id = r.id)"
+                " from runs r order by r.slot").fetchall()
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return []
+
+
+def test_every_slot_passes_with_its_own_table(tmp_path):
+    with BenchUnderTest(tmp_path, "--slots", str(SLOTS)) as bench:
+        rig = _calibrate(bench, tmp_path)
+        out, _ = rig.communicate(timeout=180)
+        assert rig.returncode == EXIT_PASS, out
+        assert "Traceback" not in out
+        for entry in bench.description["slots"]:
+            serial = entry["serial"]
+            assert f"slot {entry['slot']} {serial}: PASS" in out, out
+            (table_path,) = (tmp_path / "cal" / serial).glob("*.json")
+            table = read_table(table_path, load_spec(), expected_serial=serial)
+            with Ix30Client.open(entry["dut"], expected_serial=serial) as dut:
+                assert readback_differences(table.coefficients, dut.read_calibration()) == []
+    assert [(slot, status) for slot, status, _ in _runs(tmp_path)] == [(1, "finished"), (2, "finished")]
+
+
+@pytest.mark.parametrize("stop", ["sigterm-to-the-rig", "ctrl-c-to-the-group"])
+def test_a_stop_ends_every_slot_safe_and_aborted(tmp_path, stop):
+    with BenchUnderTest(tmp_path, "--slots", str(SLOTS)) as bench:
+        rig = _calibrate(bench, tmp_path, start_new_session=True)
+        deadline = time.monotonic() + WAIT_S
+        while not (len(runs := _runs(tmp_path)) == SLOTS and all(r[2] >= POINTS_BEFORE_STOP for r in runs)):
+            assert time.monotonic() < deadline and rig.poll() is None, "the slots' runs did not get going"
+            time.sleep(POLL_S)
+        if stop == "sigterm-to-the-rig":
+            rig.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(rig.pid, signal.SIGINT)
+        out, _ = rig.communicate(timeout=60)
+        outputs_on = [_slot_status(entry)["output_on"] for entry in bench.description["slots"]]
+    assert rig.returncode == EXIT_ERROR, out
+    assert "Traceback" not in out, out
+    assert outputs_on == [False] * SLOTS
+    runs = _runs(tmp_path)
+    assert [(slot, status) for slot, status, _ in runs] == [(1, "aborted"), (2, "aborted")], runs
+    assert all(points >= POINTS_BEFORE_STOP for *_, points in runs)
