@@ -17,6 +17,7 @@ from rig.procedures.cutoffs.context import (
     trace_summary,
 )
 from rig.records.trace_plots import LimitLine, TracePlot
+from rig.spec import ProductSpec
 
 MA_PER_A = 1000.0
 INTERVAL_S = 100e-6
@@ -35,12 +36,15 @@ OPEN_CIRCUIT_SETPOINT_MA = 1.0
 
 def setpoint_for(ctx: CutoffContext, load_ohm: float) -> float:
     """Into compliance where the load's power rating allows, else as high as it allows."""
-    spec = ctx.spec
+    load_id = ctx.slot.station.slot(ctx.slot.number).load.instrument
+    return setpoint_into(ctx.spec, ctx.slot.station.figures(load_id).max_power_w, load_ohm)
+
+
+def setpoint_into(spec: ProductSpec, max_power_w: float, load_ohm: float) -> float:
+    """setpoint_for, given the load's power rating."""
     if not math.isfinite(load_ohm):
         return OPEN_CIRCUIT_SETPOINT_MA
     compliance_ma = spec.compliance.v_max_nominal_v / load_ohm * MA_PER_A
-    load_id = ctx.slot.station.slot(ctx.slot.number).load.instrument
-    max_power_w = ctx.slot.station.figures(load_id).max_power_w
     power_ma = math.sqrt(POWER_MARGIN * max_power_w / load_ohm) * MA_PER_A
     if spec.compliance.v_abs_max_v ** 2 / load_ohm <= POWER_MARGIN * max_power_w:
         power_ma = math.inf  # even at the highest allowed voltage the load is inside its rating
@@ -49,10 +53,15 @@ def setpoint_for(ctx: CutoffContext, load_ohm: float) -> float:
     return max(step, math.floor(round(wanted / step, 6)) * step)
 
 
+def capture_window_s(setpoint_ma: float, settle_after_setpoint_s: float) -> float:
+    """The capture after START: the fast test ramp, the output's settling, then compliance shown."""
+    return setpoint_ma / TEST_RAMP_MAX_MA_PER_S + settle_after_setpoint_s + COMPLIANCE_SHOWN_S
+
+
 def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
     setpoint_ma = setpoint_for(ctx, load_ohm)
     analyzer = ctx.slot.ammeter
-    window_s = setpoint_ma / TEST_RAMP_MAX_MA_PER_S + ctx.slot.settle_after_setpoint_s + COMPLIANCE_SHOWN_S
+    window_s = capture_window_s(setpoint_ma, ctx.slot.settle_after_setpoint_s)
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=load_ohm, wait_on=False,
                       before_start=lambda: analyzer.arm_trace(INTERVAL_S, round((window_s + PRETRIGGER_S) / INTERVAL_S),
