@@ -13,17 +13,15 @@ import socket
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import StaticPool
 
 from rig.records import digest
+from rig.records.store_engine import DB_URL_ENV, default_url, make_engine
 from rig.records.store_schema import (
     Base,
     Calibration,
@@ -46,46 +44,10 @@ from rig.records.store_schema import (
     utc_now,
 )
 
-__all__ = ["CalibrationRecord", "PointRecord", "ResultsStore", "default_url", "process_alive"]
-
-DB_URL_ENV = "RIG_DB_URL"
-DEFAULT_DB_RELPATH = Path("reports") / "results.sqlite"
-SQLITE_BUSY_TIMEOUT_S = 30.0
+__all__ = ["DB_URL_ENV", "CalibrationRecord", "PointRecord", "ResultsStore", "default_url", "process_alive"]
 
 RUNNING = "running"
 END_STATUSES = ("finished", "aborted", "error")
-
-
-def repo_root() -> Path:
-    """The repository holding this package when run from a checkout; else the working dir."""
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "pyproject.toml").is_file() else Path.cwd()
-
-
-def default_url() -> str:
-    return os.environ.get(DB_URL_ENV) or f"sqlite:///{repo_root() / DEFAULT_DB_RELPATH}"
-
-
-def _make_engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    database = url.split("///", 1)[1] if "///" in url else ""
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-    else:
-        engine = create_engine(url, poolclass=StaticPool,
-                               connect_args={"check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    return engine
 
 
 def _as_date(value: Any) -> date | None:
@@ -123,7 +85,7 @@ def _settings_with_override(settings: dict | None, override: dict | None) -> dic
 class ResultsStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
-        self.engine = _make_engine(self.url)
+        self.engine = make_engine(self.url)
         try:
             Base.metadata.create_all(self.engine)
         except (IntegrityError, ProgrammingError):
