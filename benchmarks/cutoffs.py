@@ -40,11 +40,11 @@ from rig.run_records import record_of
 from rig.slot import OpenSlot, open_slot
 from rig.spec import ProductSpec, load_spec
 from rig.station import ModelFigures, default_models
+from rig.units import MA_PER_A
 from rig.virtual_bench import VirtualBenchProcess
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = "tests/hil/test_cutoffs.py"
-MA_PER_A = 1000.0
 SESSION_REQUESTS = 7  # POL, MODE, TIMER, TEST ON, TEST:RAMP (or RAMP), SET, START (context.start_session)
 END_REQUESTS = 2  # STATE?, STOP (slot.make_safe)
 DURATION_LINE = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+(\S+)")

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rig.bench.comm_faults import CommFaultError, parse_comm_faults
+from rig.units import MA_PER_A
 
-MA_PER_A = 1000.0
 ON_LEVEL_MA = 0.1  # the physics' own "output on" level (output_on_seconds counts above it)
 MAX_LINE_BYTES = 1024
 

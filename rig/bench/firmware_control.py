@@ -31,8 +31,8 @@ from rig.bench.firmware_protocol import (
     CommandError,
 )
 from rig.spec import ProductSpec
+from rig.units import MA_PER_A
 
-MA_PER_A = 1000.0
 COMPLIANCE_QUERY_FRACTION = 0.9
 MIN_ON_CODE = 1  # the lowest DAC code that closes the output switch
 

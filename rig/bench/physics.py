@@ -20,6 +20,7 @@ import numpy as np
 
 from rig.bench.unit_errors import UnitErrors, check_polarity
 from rig.spec import load_spec
+from rig.units import MA_PER_A, UA_PER_MA
 
 _SPEC = load_spec()
 _NOMINAL = _SPEC.calibration_nominal
@@ -41,9 +42,6 @@ ON_LEVEL_MA = 0.1
 _TRIM_BATCH = 256
 # A sample array may end this far past "now": the caller's clock read and ours differ slightly.
 _FUTURE_TOLERANCE_S = 0.0005
-_MA_PER_A = 1000.0
-_UA_PER_MA = 1000.0
-_PERCENT = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +111,7 @@ class SlotCircuit:
     def _target_ma(self, code: int, polarity: str) -> float:
         sign = 1.0 if polarity == "POS" else -1.0
         if code == 0:
-            return sign * self.errors.residual_ua / _UA_PER_MA
+            return sign * self.errors.residual_ua / UA_PER_MA
         err = self.errors.for_polarity(polarity)
         nominal = code / DAC_NOMINAL_COUNTS_PER_MA
         true_ma = nominal * (1.0 + err.output_gain) + err.output_offset_ma
@@ -212,11 +210,11 @@ class SlotCircuit:
         load = c["load_ohm"]
         finite = np.isfinite(load)
         safe_load = np.where(finite, load, 1.0)
-        limit_ma = np.where(finite, c["v_max_v"] / safe_load * _MA_PER_A, 0.0)
+        limit_ma = np.where(finite, c["v_max_v"] / safe_load * MA_PER_A, 0.0)
         i_mag_ma = np.minimum(np.abs(i_src), limit_ma)
-        current_a = np.copysign(i_mag_ma, c["sign"]) / _MA_PER_A
+        current_a = np.copysign(i_mag_ma, c["sign"]) / MA_PER_A
         open_v = c["v_max_v"] * switch_closed * gate
-        v_mag = np.where(finite, i_mag_ma / _MA_PER_A * safe_load, open_v)
+        v_mag = np.where(finite, i_mag_ma / MA_PER_A * safe_load, open_v)
         voltage_v = np.copysign(v_mag, c["sign"])
         compliant = np.where(finite, np.abs(i_src) > limit_ma, switch_closed * gate > 0)
         return current_a, voltage_v, compliant
@@ -237,15 +235,15 @@ class SlotCircuit:
         i_src = (i_src + noise_ma * switch_closed) * gate
         load = seg.load_ohm
         if math.isfinite(load):
-            limit_ma = seg.v_max_v / load * _MA_PER_A
+            limit_ma = seg.v_max_v / load * MA_PER_A
             i_mag_ma = min(abs(i_src), limit_ma)
-            v_mag = i_mag_ma / _MA_PER_A * load
+            v_mag = i_mag_ma / MA_PER_A * load
             compliant = abs(i_src) > limit_ma
         else:
             i_mag_ma = 0.0
             v_mag = seg.v_max_v * switch_closed * gate
             compliant = switch_closed * gate > 0
-        return OutputPoint(math.copysign(i_mag_ma, seg.sign) / _MA_PER_A, math.copysign(v_mag, seg.sign),
+        return OutputPoint(math.copysign(i_mag_ma, seg.sign) / MA_PER_A, math.copysign(v_mag, seg.sign),
                            compliant)
 
     def point(self, t_s: float | None = None, *, noise: bool = False) -> OutputPoint:
@@ -285,7 +283,7 @@ class SlotCircuit:
         interval_s = ADC_WINDOW_S / ADC_WINDOW_POINTS
         current_a, voltage_v = self.sample(now - ADC_WINDOW_S + interval_s, interval_s,
                                            ADC_WINDOW_POINTS)
-        i_ma = float(np.mean(np.abs(current_a))) * _MA_PER_A
+        i_ma = float(np.mean(np.abs(current_a))) * MA_PER_A
         v_v = float(np.mean(np.abs(voltage_v)))
         i_code = (i_ma * (1.0 + err.reading_gain) + err.reading_offset_ma) / ADC_NOMINAL_MA_PER_COUNT
         v_code = (v_v * (1.0 + self.errors.voltage_gain) + self.errors.voltage_offset_v)
@@ -307,7 +305,7 @@ class SlotCircuit:
             end = min(segs[k + 1].t_s, now) if k + 1 < len(segs) else now
             if end <= start or not math.isfinite(seg.load_ohm):
                 continue
-            if seg.v_max_v / seg.load_ohm * _MA_PER_A <= ON_LEVEL_MA:
+            if seg.v_max_v / seg.load_ohm * MA_PER_A <= ON_LEVEL_MA:
                 continue
             i0 = self._lagged_ma(seg, start)
             dur = end - start

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rig.spec import load_spec
+from rig.units import PERCENT
 
 _SPEC = load_spec()
 _UNCAL = _SPEC.uncalibrated
@@ -20,7 +21,6 @@ VOLTAGE_GAIN_MAX = 0.01
 VOLTAGE_OFFSET_MAX_V = 0.3
 OUTPUT_NOISE_MA_RMS = 0.003
 RESIDUAL_MAX_UA = 3.0
-_PERCENT = 100.0
 
 
 def check_polarity(polarity: str) -> str:
@@ -39,7 +39,7 @@ class PolarityErrors:
 
 
 def _draw_polarity(rng: np.random.Generator, scale: float) -> PolarityErrors:
-    gain_max = _UNCAL.output_gain_pct / _PERCENT
+    gain_max = _UNCAL.output_gain_pct / PERCENT
     offset_max = _UNCAL.output_offset_ma
     if scale > 1.0:
         # A uniform draw within ±scale×max may land inside the correctable range; take the top
@@ -49,12 +49,12 @@ def _draw_polarity(rng: np.random.Generator, scale: float) -> PolarityErrors:
     else:
         gain = rng.uniform(-1.0, 1.0) * gain_max * scale
         offset = rng.uniform(-1.0, 1.0) * offset_max * scale
-    bow_max_ma = _UNCAL.bow_pct_of_full_scale / _PERCENT * FULL_SCALE_MA
+    bow_max_ma = _UNCAL.bow_pct_of_full_scale / PERCENT * FULL_SCALE_MA
     return PolarityErrors(
         output_gain=float(gain),
         output_offset_ma=float(offset),
         output_bow_ma=float(rng.uniform(-1.0, 1.0) * bow_max_ma),
-        reading_gain=float(rng.uniform(-1.0, 1.0) * _UNCAL.reading_gain_pct / _PERCENT),
+        reading_gain=float(rng.uniform(-1.0, 1.0) * _UNCAL.reading_gain_pct / PERCENT),
         reading_offset_ma=float(rng.uniform(-1.0, 1.0) * _UNCAL.reading_offset_ma),
     )
 

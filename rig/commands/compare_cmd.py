@@ -33,10 +33,10 @@ from rig.records.compare import (
     write_outputs,
 )
 from rig.records.report_html import number
+from rig.units import PERCENT
 
 STYLES = {NEWLY_FAILS: "bold red", WORSE: "yellow", BETTER: "green", FIXED: "bold green",
           MISSING_IN_NEW: "magenta", ONLY_IN_NEW: "cyan"}
-PERCENT = 100.0
 # Piped or logged output gets no terminal width; point names must not be cut to "POS-D…".
 PIPED_WIDTH_CHARS = 200
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from scipy import stats
 
+from rig.units import PERCENT
+
 RECTANGULAR = "rectangular"
 NORMAL = "normal"
 TRIANGULAR = "triangular"
@@ -30,8 +32,6 @@ COVERAGE_PROBABILITY = 0.9545
 # A resolution of one least significant digit means the true value can be anywhere within
 # ± half a digit of the display.
 RESOLUTION_HALF_WIDTH_FRACTION = 0.5
-
-PERCENT = 100.0
 
 
 @dataclass(frozen=True)

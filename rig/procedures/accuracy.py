@@ -25,13 +25,13 @@ from rig.procedures.unit_events import UnitEventWatch, UnitFault
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 from rig.station import ModelFigures
+from rig.units import MA_PER_A
 
 SWEEP_RAMP_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
 SETTLE_TIME_CONSTANTS = 5  # a stated settling time is five time constants (instruments.md)
 # During a ramp down the output lags the ramp by rate x tau; keep that lag under this share of the
 # over-current margin, or the unit (rightly) trips on its own lagging current.
 DOWN_RAMP_MARGIN_SHARE = 0.5
-MA_PER_A = 1000.0
 IDLE_STATES = ("IDLE", "TEST")
 STOP_POLL_S = 0.005
 

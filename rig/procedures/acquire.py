@@ -13,12 +13,12 @@ import numpy as np
 
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.station import ModelFigures
+from rig.units import MA_PER_A
 
 # A pulse train is sampled, not integrated: the window spans whole periods, and a sample count
 # coprime with the period count puts every sample at a different phase of the pulse, so the mean
 # resolves the duty cycle to 1/points instead of to the few phases a commensurate grid repeats.
 MIN_PULSED_WINDOW_S = 0.100
-MA_PER_A = 1000.0
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from rig.procedures.grid import POLARITIES
 from rig.procedures.unit_events import UnitEventWatch
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
+from rig.units import MA_PER_A
 
 # Characterise where the output is a pure current source: at this load the largest current stays far
 # from compliance; a second, higher load spreads the voltage readings over the range in use.
@@ -26,7 +27,6 @@ VOLTAGE_LOAD_OHM = 10000.0
 CURRENT_FRACTIONS = (0.0167, 0.033, 0.067, 0.167, 0.33, 0.5, 0.67, 0.83, 1.0)  # of the safe maximum
 VOLTAGE_TARGETS_FRACTION_OF_V_MAX = (0.5, 0.9)
 MARGIN_MA = 0.5  # kept from the absolute over-current limit on top of the worst-case unit errors
-MA_PER_A = 1000.0
 
 
 @dataclass(frozen=True)

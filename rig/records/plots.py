@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from rig.spec import ProductSpec
+from rig.units import MA_PER_A
 
-MA_PER_A = 1000.0
 PNG_DPI = 90
 FIGURE_SIZE_IN = (11.0, 4.0)
 BAND_ALPHA = 0.15

@@ -19,9 +19,9 @@ from rig.metrology.decision import MIN_TUR, Verdict, margin_to_limits, worst_ver
 from rig.records import digest, report_html, report_pdf
 from rig.records.store import ResultsStore
 from rig.spec import ProductSpec, load_spec
+from rig.units import PERCENT
 
 MS_PER_S = 1000.0
-PERCENT = 100.0
 FINISHED = "finished"
 # Phases that document the unit as it came (or the fit's raw data): they do not decide conformity.
 INFORMATIVE_PHASES = ("as_found", "characterise")

@@ -25,6 +25,7 @@ from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.errors import ScpiError
 from rig.instruments.load import ResistanceLoad
 from rig.spec import load_spec
+from rig.units import MA_PER_A
 
 BENCH_MAIN = Path(rig.__file__).parent / "bench" / "__main__.py"
 START_TIMEOUT_S = 30.0
@@ -34,7 +35,6 @@ FAST_RAMP_MA_PER_S = 1000.0
 SETPOINT_MA = 10.0
 LOAD_OHM = 1000.0
 AMMETER_RANGE_A = 0.1
-MA_PER_A = 1000.0
 ERR_SYNTAX, ERR_RANGE = 1, 3
 SCPI_UNDEFINED_HEADER, SCPI_OUT_OF_RANGE = -113, -222
 SHORT_VISA_TIMEOUT_MS = 500

@@ -18,8 +18,8 @@ from rig.procedures.cutoffs.context import (
 )
 from rig.records.trace_plots import LimitLine, TracePlot
 from rig.spec import ProductSpec
+from rig.units import MA_PER_A
 
-MA_PER_A = 1000.0
 INTERVAL_S = 100e-6
 PRETRIGGER_S = 0.005
 # After the (fast test) ramp and the output's settling, the capture shows this much of compliance;

@@ -18,8 +18,8 @@ from rig.procedures.points import MeasuredPoint, PointSink, Requirement, make_po
 from rig.records.trace_plots import TracePlot
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
+from rig.units import MA_PER_A
 
-MA_PER_A = 1000.0
 TEST_RAMP_MAX_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
 POLL_S = 0.005
 # Beyond the ramp time, how long a state change may take to show (command latency, ticks, settling).

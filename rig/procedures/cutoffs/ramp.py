@@ -31,6 +31,7 @@ from rig.procedures.cutoffs.context import (
 from rig.procedures.cutoffs.trace_analysis import fit_between_levels
 from rig.records.trace_plots import LimitLine, TracePlot
 from rig.spec import ProductSpec
+from rig.units import PERCENT
 
 LOAD_OHM = 1000.0
 # The fitted stretch of each ramp lasts this long: long enough for the 3 uA rms noise and the DAC's
@@ -45,7 +46,6 @@ PLATEAU_HOLD_S = 0.050
 # settled off.
 POST_TRIGGER_S = 0.020
 SMOOTH_SAMPLES = 20
-PERCENT = 100.0
 LOW_RATE_FRACTION_OF_DEFAULT = 0.5
 
 

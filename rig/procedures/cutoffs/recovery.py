@@ -26,6 +26,7 @@ from rig.procedures.cutoffs.context import (
 )
 from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels, overshoot
 from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
+from rig.units import PERCENT
 
 SETPOINT_MA = 4.0
 HIGH_LOAD_OHM = 20000.0  # compliance at 3 mA (60 V): above half the setpoint, so no loss of contact
@@ -41,7 +42,6 @@ LATE_STEP_MARGIN_S = 0.5
 SETTLED_S = 0.050
 FIT_HIGH_FRACTION = 0.8
 SMOOTH_SAMPLES = 10
-PERCENT = 100.0
 # An excess below a tenth of the allowed overshoot is noise, fit error and the compliance servo's
 # dither, not overshoot; above it, it counts toward the duration.
 DETECT_FRACTION = 0.1

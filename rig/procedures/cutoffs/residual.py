@@ -19,8 +19,8 @@ from rig.procedures.cutoffs.context import (
     start_session,
     wait_for_state,
 )
+from rig.units import UA_PER_MA
 
-UA_PER_MA = 1000.0
 CONDITIONS = ("idle", "after_session", "fault")
 SESSION_SETPOINT_MA = 1.0
 

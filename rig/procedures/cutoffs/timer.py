@@ -26,6 +26,7 @@ from rig.procedures.cutoffs.context import (
 from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels, moving_average
 from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
 from rig.spec import ProductSpec
+from rig.units import PERCENT
 
 SETPOINT_MA = 1.0
 LOAD_OHM = 1000.0
@@ -35,7 +36,6 @@ PRETRIGGER_S = 0.050
 FIT_LOW_FRACTION = 0.1
 FIT_HIGH_FRACTION = 0.9
 SMOOTH_SAMPLES = 10
-PERCENT = 100.0
 # The plateau: the samples above this fraction of the highest (smoothed) current.
 PLATEAU_FRACTION = 0.5
 # How late an expiry the capture still shows with its start (a slow timer is measured, not lost).
