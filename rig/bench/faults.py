@@ -52,6 +52,10 @@ FIRMWARE_FAULT_TABLE: dict[str, FaultInfo] = {
         "own current reading (MEAS?) 3 % high, as if drifted since calibration",
         {"reading_gain_factor": READING_DRIFT_GAIN},
     ),
+    "save_not_persisted": FaultInfo(
+        "CAL:SAVE answers OK but leaves flash unchanged: the calibration in use is lost on RESET",
+        {"save_persists": False},
+    ),
 }
 
 # Unit faults change the hardware (the physics errors), so the launcher applies them, not the
@@ -97,6 +101,7 @@ class FirmwareBehaviour:
     v_max_v: float
     timer_factor: float
     reading_gain_factor: float
+    save_persists: bool
 
     @classmethod
     def healthy(cls, spec: ProductSpec) -> FirmwareBehaviour:
@@ -108,6 +113,7 @@ class FirmwareBehaviour:
             v_max_v=spec.compliance.v_max_nominal_v,
             timer_factor=1.0,
             reading_gain_factor=1.0,
+            save_persists=True,
         )
 
 

@@ -69,11 +69,12 @@ class Ix30Firmware(ControlCore):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._boot_at_s: float | None = None
+        behaviour = behaviour_for(self.faults, spec)
         super().__init__(
             circuit,
             spec,
-            behaviour_for(self.faults, spec),
-            CalibrationMemory(spec, unlock_key),
+            behaviour,
+            CalibrationMemory(spec, unlock_key, save_persists=behaviour.save_persists),
             clock,
         )
 

@@ -3,6 +3,8 @@
 dut-protocol.md section 4: writes need `CAL:UNLOCK <key>`; three wrong keys lock calibration until
 `RESET`; coefficients outside the spec's bounds are refused with ERR 3 and change nothing;
 `CAL:SAVE` copies the coefficients in use to flash, and a reboot reverts to the flash copy.
+A faulty firmware (`save_persists=False`) answers CAL:SAVE and dates the coefficients in use, but
+its flash keeps the old copy: CAL? shows the new set until the next reboot.
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ def parse_date(text: str) -> str:
 class CalibrationMemory:
     """Coefficients in use and in flash, and the write latch. Not thread-safe: the firmware locks."""
 
-    def __init__(self, spec: ProductSpec, unlock_key: str) -> None:
+    def __init__(self, spec: ProductSpec, unlock_key: str, *, save_persists: bool = True) -> None:
         self._bounds = spec.calibration_bounds
+        self._save_persists = save_persists
         self._key = unlock_key.encode()
         self.in_use = nominal_calibration(spec)
         self._flash = self.in_use
@@ -125,7 +128,8 @@ class CalibrationMemory:
     def save(self, date: str) -> None:
         self._check_writable()
         self.in_use = replace(self.in_use, date=date)
-        self._flash = self.in_use
+        if self._save_persists:
+            self._flash = self.in_use
 
     def reboot(self) -> None:
         """Unsaved coefficients are lost; the latch and the wrong-key count start afresh."""

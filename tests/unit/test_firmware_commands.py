@@ -230,6 +230,19 @@ def test_cal_write_save_reset(unit: Unit) -> None:
     assert unit.ask("CAL:DAC NEG 141 10") == "ERR 5 LOCKED"  # unlock does not survive a reboot
 
 
+def test_save_not_persisted_fault_answers_ok_and_loses_the_calibration_on_reset() -> None:
+    unit = Unit(faults=frozenset({"save_not_persisted"}))
+    before = unit.ok("CAL?")
+    unit.ok(f"CAL:UNLOCK {KEY}")
+    unit.ok("CAL:DAC POS 123.25 -4.5")
+    unit.ok("CAL:SAVE 2024-05-01")
+    assert unit.ok("CAL?").endswith("2024-05-01")  # in use until the reboot, as if saved
+    unit.send_raw(encode_frame("RESET")[:-1])
+    unit.run(0.6)
+    assert unit.events[-1] == "!BOOT 2.4.1"
+    assert unit.ok("CAL?") == before
+
+
 def test_dac_code_uses_the_calibration(unit: Unit) -> None:
     unit.ok(f"CAL:UNLOCK {KEY}")
     unit.ok("CAL:DAC POS 125.0 7.0")

@@ -213,7 +213,7 @@ def test_reading_gain_drift_reads_three_percent_high() -> None:
 
 def test_every_firmware_fault_is_exercised_above() -> None:
     exercised = {"fast_ramp", "slow_overcurrent", "no_loss_of_contact", "timer_slow", "no_reramp",
-                 "high_compliance", "reading_gain_drift"}
+                 "high_compliance", "reading_gain_drift", "save_not_persisted"}
     assert exercised == FIRMWARE_FAULTS
 
 
