@@ -41,6 +41,11 @@ from rig.station import Station
 
 log = logging.getLogger(__name__)
 
+CALIBRATION_REQUIREMENT = "calibration"
+CALIBRATION_CLAUSE = "4: CAL:SAVE (kept over RESET)"
+PERSISTED_NOTE = "written, saved, and read back unchanged with CAL? before and after a RESET"
+
+
 class Progress(Protocol):
     def phase(self, name: str, total: int) -> None: ...
     def advance(self) -> None: ...
@@ -243,11 +248,14 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         written = write_calibration(slot, fit.coefficients, job.keys, job.spec,
                                     audit=AuditLog.for_station(job.calibrations_dir, job.station.name),
                                     operator=job.operator, run_id=run.run_id)
-    except ReadbackMismatch as exc:
+    except ReadbackMismatch as exc:  # also CalibrationNotPersisted: not kept over RESET
         _store_calibration(run, before, fit, written=True, readback_ok=False, notes=str(exc))
+        _record_calibration_verdict(run, "FAIL", str(exc))
         return CalibrationOutcome("FAIL", str(exc), run.serial, run.run_id, points=run.points)
     job.progress.advance()
-    _store_calibration(run, before, fit, written=True, readback_ok=True, notes="")
+    _store_calibration(run, before, fit, written=True, readback_ok=True, notes=PERSISTED_NOTE)
+    _record_calibration_verdict(run, "PASS", PERSISTED_NOTE)
+    # The unit was RESET after the save: the as-left sweep verifies it as it will leave the line.
     run.sweep("as_left")
     verdicts = requirement_verdicts(run.points, "as_left")
     for key, (worst, verdict) in verdicts.items():
@@ -264,6 +272,12 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         points=run.points,
     ))
     return CalibrationOutcome(verdict, reason, run.serial, run.run_id, table, points=run.points)
+
+
+def _record_calibration_verdict(run: _Run, verdict: str, notes: str) -> None:
+    """The calibration row of the run: the coefficients written, saved and kept over a RESET."""
+    run.job.store.set_requirement_verdict(run.run_id, CALIBRATION_REQUIREMENT, CALIBRATION_CLAUSE, verdict,
+                                          None, notes=notes)
 
 
 def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:

@@ -107,6 +107,15 @@ class OpenSlot:
         self._feeder = threading.Thread(target=feed, name=f"wdog-feed-{self.number}", daemon=True)
         self._feeder.start()
 
+    def reset_unit(self) -> str:
+        """RESET the unit, wait for its `!BOOT`, and re-arm what the reset cleared that the slot had
+        set: the host watchdog, at the same period. Returns the firmware the unit booted."""
+        period_s = self.dut.watchdog_armed_s
+        firmware = self.dut.reset()
+        if period_s > 0:
+            self.arm_watchdog(period_s)
+        return firmware
+
     def make_safe(self) -> None:
         """Output off, load safe. Best effort on each part: one failing never skips the other.
         The watchdog stays armed and fed: the slot may be used again (the next test, the next phase)."""

@@ -58,6 +58,10 @@ CONFIRMED_BY_STATE = {
 
 # The protocol's reply time is 100 ms; five times that before a request counts as unanswered.
 REPLY_TIMEOUT_S = 0.5
+# dut-protocol.md section 4: after RESET the unit sends `!BOOT <fw>` within 2 s; the wait adds the
+# same allowance for the line and the host as a reply gets beyond its 100 ms.
+BOOT_WITHIN_S = 2.0
+BOOT_TIMEOUT_S = BOOT_WITHIN_S + REPLY_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -245,8 +249,14 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         method (and received after `after_s`, a monotonic time, when given); waits for it."""
         return self.link.wait_for_event(prefix, timeout_s, after_s=after_s)
 
-    def reset(self, boot_timeout_s: float = 3.0) -> str:
-        """Reboot the unit (no reply, output off); wait for `!BOOT <fw>` and return the fw."""
+    @property
+    def watchdog_armed_s(self) -> float:
+        """The host watchdog period the rig set (0: not armed); a RESET clears it."""
+        return self._watchdog_armed_s
+
+    def reset(self, boot_timeout_s: float = BOOT_TIMEOUT_S) -> str:
+        """Reboot the unit (no reply, output off; sent once, never repeated); wait for `!BOOT <fw>`
+        and return the fw. DutTimeout when it does not come: the unit's state is then unknown."""
         with self._request_lock:
             self._raise_if_rebooted("RESET")
             self.link.discard_stale_replies()

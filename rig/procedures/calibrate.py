@@ -5,6 +5,11 @@ checks each write again. The unlock key comes from the station's key source and 
 Every write is recorded in the station's audit log before it is sent, then its outcome (readback
 compared, write failed, lost in a reboot). A reboot during the writes is named: what was written
 but not saved is gone, and the run must not carry on as if the unit held it.
+
+A `CAL:SAVE` answered OK does not show that flash holds the calibration: `CAL?` reads the set in use,
+which a save that did not store still shows. So after the readback the unit is RESET (the only way
+the protocol offers to read what flash holds), the watchdog the reset cleared is re-armed, and `CAL?`
+is compared again; whatever is verified afterwards is verified on the unit as it leaves the line.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ class CalibrationRefused(RuntimeError):
 
 class ReadbackMismatch(RuntimeError):
     """CAL? after writing does not show what was written."""
+
+
+class CalibrationNotPersisted(ReadbackMismatch):
+    """CAL? after RESET does not show what was written and saved: the unit did not keep it."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +126,10 @@ def write_calibration(
     slot: OpenSlot, cal: UnitCalibration, keys: KeySource, spec: ProductSpec, *,
     audit: AuditLog | None = None, operator: str = "unknown", run_id: int | None = None,
 ) -> UnitCalibration:
-    """Unlock, write every coefficient, save with the date, lock, read back and compare. With an
-    audit log: the intended write (old and new coefficients) is recorded before anything is sent,
-    and its outcome after."""
+    """Unlock, write every coefficient, save with the date, lock, read back and compare; then RESET
+    the unit, re-arm its watchdog and compare what it kept (CalibrationNotPersisted if it did not).
+    Returns what the unit holds after the reset. With an audit log: the intended write (old and new
+    coefficients) is recorded before anything is sent, then the readback's outcome and the reset's."""
     problems = bound_violations(cal, spec)
     if problems:
         raise CalibrationRefused(problems)
@@ -145,7 +155,25 @@ def write_calibration(
     record.outcome("readback differs" if diffs else "readback ok", "; ".join(diffs), read)
     if diffs:
         raise ReadbackMismatch("calibration readback differs from what was written: " + "; ".join(diffs))
-    return read
+    return _check_persisted(slot, cal, record)
+
+
+def _check_persisted(slot: OpenSlot, cal: UnitCalibration, record: _Audit) -> UnitCalibration:
+    """RESET (once, never repeated), wait for !BOOT, re-arm the watchdog, read CAL? and compare."""
+    try:
+        firmware = slot.reset_unit()
+        kept = slot.dut.read_calibration()
+    except Exception as exc:
+        record.outcome("persistence not checked", f"RESET after CAL:SAVE: {type(exc).__name__}: {exc}")
+        raise
+    lost = readback_differences(cal, kept)
+    detail = f"after RESET (booted {firmware}): " + ("; ".join(lost) if lost else "CAL? unchanged")
+    record.outcome("not persisted after reset" if lost else "persisted after reset", detail, kept)
+    if lost:
+        raise CalibrationNotPersisted(
+            "calibration not kept by the unit: CAL:SAVE answered OK, but after RESET CAL? differs from"
+            " what was written: " + "; ".join(lost))
+    return kept
 
 
 class _WriteProgress:
