@@ -232,6 +232,23 @@ def test_reset_waits_for_boot(unit_with) -> None:
     assert client.reset(boot_timeout_s=2.0) == "2.4.2"
 
 
+def test_reset_clears_the_armed_watchdog_and_its_asked_for_boot_is_not_a_reboot(unit_with) -> None:
+    fake, client = unit_with(lambda body, seen: [frame("!BOOT 2.4.1")] if body == "RESET" else [frame("OK 0")])
+    client.set_watchdog_s(1.4)
+    assert client.watchdog_armed_s == 1.4
+    client.reset()
+    assert client.watchdog_armed_s == 0.0 and not client.rebooted
+    assert client.watchdog_s() == 0.0  # requests go through after the reset
+    assert fake.requests.count("RESET") == 1
+
+
+def test_reset_without_boot_times_out_and_is_not_repeated(unit_with) -> None:
+    fake, client = unit_with(lambda body, seen: [] if body == "RESET" else [frame("OK")])
+    with pytest.raises(DutTimeout, match="!BOOT"):
+        client.reset()
+    assert fake.requests.count("RESET") == 1
+
+
 def test_output_off_in_test_mode(unit_with) -> None:
     def script(body: str, seen: int) -> list[bytes]:
         if body == "STATE?":
