@@ -12,7 +12,9 @@ shown over all of it); `test_calibration_passes` only where the fault is one tha
 verification catches (a drifted reading, an uncorrectable unit) and on the healthy unit. The cut-off
 suite does not calibrate first (see `cutoff_context`), so the cut-off-only runs skip a 25 s
 calibration each. The uncorrectable unit is a unit fault, not a firmware one: it cannot be calibrated,
-so only the calibration test is run on it (the cut-offs of a unit 30 % out say nothing new).
+so only the calibration test is run on it (the cut-offs of a unit 30 % out say nothing new). The
+unit whose CAL:SAVE does not store differs from a healthy one only in CAL:SAVE, which the cut-off suite
+never sends: only the calibration test is run on it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ FAULT_CASES: dict[str, FaultCase] = {
     "timer_slow": _case("timer"),
     "reading_gain_drift": _case("reading_current", tests=(CALIBRATION, CUTOFFS)),
     "uncorrectable": _case("calibration", tests=(CALIBRATION,)),
+    "save_not_persisted": _case("calibration", tests=(CALIBRATION,)),
 }
 PARALLEL_RUNS = 2
 RUN_TIMEOUT_S = 240.0
