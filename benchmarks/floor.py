@@ -27,6 +27,11 @@ DAC_EXCHANGE = (len("TEST:DAC 1136"), len("OK"))
 SESSION_SETUP_EXCHANGES = 5  # POL, MODE, TEST:RAMP, SET, START
 SESSION_END_EXCHANGES = 2  # TEST:RAMP (down rate), STOP
 CALIBRATION_WRITE_EXCHANGES = 9  # UNLOCK, 2 x CAL:DAC, 2 x CAL:ADC, CAL:VADC, SAVE, LOCK, CAL?
+# The persistence check after the save: RESET and its `!BOOT <fw>`, then WDOG re-armed and CAL? again.
+# The reboot itself counts 0 s: dut-protocol.md only bounds it (`!BOOT` within 2 s) and the unit's
+# model states no boot time, so only the lines are a physical need.
+RESET_LINES = (len("RESET"), len("!BOOT 2.4.1"))
+PERSISTENCE_EXCHANGES = 2  # WDOG, CAL?
 SCPI_MESSAGES_PER_READING = 2  # start the acquisition, fetch it
 SCPI_MESSAGES_PER_LOAD_CHANGE = 1
 
@@ -101,6 +106,8 @@ def calibration_floor(spec: ProductSpec | None = None, models: dict[str, ModelFi
     sweep_floor(floor, "as_found", spec, models)
     characterise_floor(floor, spec, models)
     floor.add("write serial", CALIBRATION_WRITE_EXCHANGES * serial_exchange_s(models["IX-30"], *SET_EXCHANGE))
+    floor.add("persistence serial", serial_exchange_s(models["IX-30"], *RESET_LINES)
+              + PERSISTENCE_EXCHANGES * serial_exchange_s(models["IX-30"], *SET_EXCHANGE))
     sweep_floor(floor, "as_left", spec, models)
     return floor
 
