@@ -74,6 +74,8 @@ class OpenSlot:
     overdue: list[str] = field(default_factory=list)
     _feeder: threading.Thread | None = None
     _stop_feeding: threading.Event = field(default_factory=threading.Event)
+    # Held by a feed and by a RESET: no feed is sent into a rebooting unit (it would go unanswered).
+    _feed_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def settle_after_load_s(self) -> float:
@@ -100,7 +102,8 @@ class OpenSlot:
         def feed() -> None:
             while not self._stop_feeding.wait(interval_s):
                 try:
-                    self.dut.state()
+                    with self._feed_lock:
+                        self.dut.state()
                 except Exception as exc:  # the main thread will meet the same fault
                     log.warning("watchdog feed failed: %s", exc)
 
@@ -111,7 +114,8 @@ class OpenSlot:
         """RESET the unit, wait for its `!BOOT`, and re-arm what the reset cleared that the slot had
         set: the host watchdog, at the same period. Returns the firmware the unit booted."""
         period_s = self.dut.watchdog_armed_s
-        firmware = self.dut.reset()
+        with self._feed_lock:
+            firmware = self.dut.reset()
         if period_s > 0:
             self.arm_watchdog(period_s)
         return firmware

@@ -4,8 +4,10 @@ CAL? compared again; against a scripted unit whose flash keeps (or does not keep
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from test_dut_client import SHORT_TIMEOUT_S, FakeUnit, frame, with_identity
@@ -13,10 +15,11 @@ from test_dut_client import SHORT_TIMEOUT_S, FakeUnit, frame, with_identity
 from rig.dut.calibration import PolarityCalibration, UnitCalibration, format_coefficient
 from rig.dut.client import Ix30Client
 from rig.dut.errors import DutTimeout
+from rig.dut.framing import decode_frame
 from rig.keys import KeySource
 from rig.procedures.calibrate import CalibrationNotPersisted, write_calibration
 from rig.records.audit import AuditLog
-from rig.slot import OpenSlot
+from rig.slot import WATCHDOG_FEEDS_PER_PERIOD, OpenSlot
 from rig.spec import load_spec
 
 SPEC = load_spec()
@@ -30,8 +33,9 @@ NEW = UnitCalibration(PolarityCalibration(117.5, -17.25, 0.00828, 0.0635),
 class CalibrationMemory:
     """The unit's calibration as the protocol describes it: a set in use, a flash copy, RESET reloads."""
 
-    def __init__(self, *, save_stores: bool = True, boots: bool = True) -> None:
-        self.save_stores, self.boots = save_stores, boots
+    def __init__(self, *, save_stores: bool = True, boots: bool = True, boot_s: float = 0.0) -> None:
+        self.save_stores, self.boots, self.boot_s = save_stores, boots, boot_s
+        self.send_later: Callable[[float, bytes], None] | None = None
         self.in_use = self.flash = {"POS": ["120", "0", "0.0083", "0"], "NEG": ["120", "0", "0.0083", "0"],
                                     "V": ["0.0161", "0", "none"]}
 
@@ -42,6 +46,9 @@ class CalibrationMemory:
             return [frame(f"OK POS {' '.join(c['POS'])}; NEG {' '.join(c['NEG'])}; {' '.join(c['V'])}")]
         if body == "RESET":
             self.in_use = self.flash
+            if self.boots and self.boot_s > 0 and self.send_later is not None:
+                self.send_later(self.boot_s, frame("!BOOT 2.4.1"))
+                return []
             return [frame("!BOOT 2.4.1")] if self.boots else []
         if words[0] in ("CAL:DAC", "CAL:ADC"):
             pol = list(self.in_use[words[1]])
@@ -58,12 +65,42 @@ class CalibrationMemory:
         return [frame("OK")]
 
 
+class TimedFakeUnit(FakeUnit):
+    """Also notes when each request arrived and when each line went out; a reply can be sent later
+    (from a timer), while requests go on arriving, as from a unit that takes its time to boot."""
+
+    def __init__(self, memory: CalibrationMemory) -> None:
+        self.arrivals: list[tuple[float, str]] = []
+        self.sent: list[tuple[float, bytes]] = []
+        self._conn = None
+        memory.send_later = self.send_later
+        super().__init__(with_identity(memory))
+
+    def send_later(self, delay_s: float, line: bytes) -> None:
+        def send() -> None:
+            self.sent.append((time.monotonic(), line))
+            self._conn.sendall(line)
+        threading.Timer(delay_s, send).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._server.accept()
+        self._conn = conn
+        with conn, conn.makefile("rb") as lines:
+            for raw in lines:
+                body = decode_frame(raw)
+                self.arrivals.append((time.monotonic(), body))
+                seen = self.requests.count(body)
+                self.requests.append(body)
+                for out in self.script(body, seen):
+                    conn.sendall(out)
+
+
 @pytest.fixture
 def slot_with() -> Iterator:
     opened: list[tuple[FakeUnit, OpenSlot]] = []
 
     def make(memory: CalibrationMemory) -> tuple[FakeUnit, OpenSlot]:
-        fake = FakeUnit(with_identity(memory))
+        fake = TimedFakeUnit(memory)
         client = Ix30Client.open(fake.url, timeout_s=SHORT_TIMEOUT_S)
         slot = OpenSlot(types.SimpleNamespace(name="ST-TEST"), 1, client, None, None, None, {})
         slot.arm_watchdog(WATCHDOG_S)
@@ -118,3 +155,15 @@ def test_a_unit_that_does_not_boot_after_reset_is_an_error_and_reset_is_not_repe
         _write(slot, log)
     assert fake.requests.count("RESET") == 1
     assert _results(log) == ["readback ok", "persistence not checked"]
+
+
+def test_no_watchdog_feed_is_sent_while_the_unit_reboots(slot_with, tmp_path) -> None:
+    """A feed sent into the reboot goes unanswered: seen as "repeating 'STATE?' after: no reply within
+    0.5 s" in every calibration, and up to a second of the request lock held by the feeder."""
+    boot_s = 3 * WATCHDOG_S / WATCHDOG_FEEDS_PER_PERIOD  # three feed intervals
+    fake, slot = slot_with(CalibrationMemory(boot_s=boot_s))
+    _write(slot, AuditLog(tmp_path / "audit.jsonl"))
+    reset_s = next(t for t, body in fake.arrivals if body == "RESET")
+    boot_sent_s = next(t for t, line in fake.sent if line.startswith(b"!BOOT"))
+    during_reboot = [body for t, body in fake.arrivals if reset_s < t < boot_sent_s]
+    assert during_reboot == []
