@@ -46,7 +46,8 @@ from rig.instruments.scpi_transport import (  # noqa: F401 (MS_PER_S, parse_iden
 
 log = logging.getLogger(__name__)
 
-ERROR_QUERY = ":SYSTem:ERRor?"
+ERROR_QUERY = ":SYSTem:ERRor?"  # after another command in one message: from the root
+ERROR_QUERY_ALONE = "SYSTem:ERRor?"  # a message of its own, exactly as instruments.md lists it
 NO_ERROR_CODE = 0
 # A real error queue holds a few dozen entries; the bound only stops a misbehaving instrument
 # from keeping the driver in an endless drain loop.
@@ -91,10 +92,10 @@ class ScpiInstrument(ScpiTransport):
         """Try two commands in one message (it also clears the error queue). A command error means the
         instrument takes one command per message: fall back, clear its queue, say so once."""
         self._raw_write(COMPOUND_PROBE)
-        reply = self._raw_query(ERROR_QUERY)
+        reply = self._raw_query(ERROR_QUERY_ALONE)
         entry = parse_error_reply(reply)
         if entry is None:
-            raise InstrumentResponseError(self.name, ERROR_QUERY, reply, "not 'code,\"text\"'")
+            raise InstrumentResponseError(self.name, ERROR_QUERY_ALONE, reply, "not 'code,\"text\"'")
         if entry[0] == NO_ERROR_CODE:
             return
         self._raw_write("*CLS")
@@ -137,7 +138,7 @@ class ScpiInstrument(ScpiTransport):
             else:
                 for each in commands:
                     self._raw_write(each)
-                reply = self._raw_query(ERROR_QUERY, shown=command)
+                reply = self._raw_query(ERROR_QUERY_ALONE, shown=command)
         except (InstrumentTimeout, InstrumentConnectionLost) as exc:
             # Some instruments drop the rest of a message after a header error: look again.
             self._queued_or_reconnect(command)
@@ -249,14 +250,14 @@ class ScpiInstrument(ScpiTransport):
         """Read the error queue until it reports no error; return what it held, oldest first."""
         errors: list[tuple[int, str]] = []
         for _ in range(MAX_QUEUED_ERRORS):
-            reply = self._raw_query(ERROR_QUERY)
+            reply = self._raw_query(ERROR_QUERY_ALONE)
             entry = parse_error_reply(reply)
             if entry is None:
-                raise InstrumentResponseError(self.name, ERROR_QUERY, reply, "not 'code,\"text\"'")
+                raise InstrumentResponseError(self.name, ERROR_QUERY_ALONE, reply, "not 'code,\"text\"'")
             if entry[0] == NO_ERROR_CODE:
                 return errors
             errors.append(entry)
-        raise InstrumentError(self.name, ERROR_QUERY, None, "error queue does not empty")
+        raise InstrumentError(self.name, ERROR_QUERY_ALONE, None, "error queue does not empty")
 
     def wait_complete(self) -> None:
         """Block until pending operations are done (`*OPC?` answers 1)."""

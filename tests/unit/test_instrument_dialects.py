@@ -54,7 +54,7 @@ def test_load_without_compound_messages_sends_one_command_per_message(caplog) ->
     assert load.query_float("RESistance?") == 2000.0
     after = resource.messages[first:]
     assert all(";" not in message for message in after), after
-    assert after.count("RESistance 2000") == 1 and after[:3] == ["RESistance 2000", "INPut ON", ":SYSTem:ERRor?"]
+    assert after.count("RESistance 2000") == 1 and after[:3] == ["RESistance 2000", "INPut ON", "SYSTem:ERRor?"]
     assert resource.queue == [] and resource.outbox == b""  # every reply read by the one who asked
     assert len(_fallbacks(caplog)) == 1
 
