@@ -10,6 +10,9 @@ Deviations from the real instrument, stated on purpose:
 - over-range (a sample beyond the fixed 1 mA range) reads +9.91E+37 (the SCPI overload value of
   Keysight meters) and queues no error;
 - one acquisition engine for the whole mainframe: sweep settings apply to all channels.
+An AnalyzerDialect can take away what instruments.md does not promise, as another analyzer or an
+older firmware would lack it: `FORMat` (then -113 Undefined header, arrays always comma-separated
+ASCII) and compound messages (rig.bench.scpi: -113 for a whole line with ';', nothing executed).
 """
 
 from __future__ import annotations
@@ -77,13 +80,28 @@ class ChannelState:
     functions: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class AnalyzerDialect:
+    """What the emulated analyzer accepts beyond instruments.md's list (`rig bench --analyzer-no-...`)."""
+
+    format_commands: bool = True
+    compound_messages: bool = True
+
+    def bench_options(self) -> list[str]:
+        """The `rig bench` options that give this dialect (for a fan-out's slot processes)."""
+        return ([] if self.format_commands else ["--analyzer-no-format"]) + (
+            [] if self.compound_messages else ["--analyzer-no-compound"])
+
+
 def _default_channels() -> dict[int, ChannelState]:
     return {1: ChannelState("AMETER"), 2: ChannelState("VMETER")}
 
 
 class PowerAnalyzer(ScpiInstrument):
-    def __init__(self, circuit: SlotCircuit, serial: str, seed: int) -> None:
+    def __init__(self, circuit: SlotCircuit, serial: str, seed: int,
+                 dialect: AnalyzerDialect = AnalyzerDialect()) -> None:
         super().__init__(f"Keysight Technologies,{MODEL},{serial},{FIRMWARE}")
+        self.compound_messages = dialect.compound_messages
         self.circuit = circuit
         self.meter = MeterErrors.from_seed(seed)
         self._rng = np.random.default_rng(seed + 1)
@@ -91,7 +109,8 @@ class PowerAnalyzer(ScpiInstrument):
         self.acq = Acquisition(circuit)
         self.format = DataFormat()
         self._register()
-        self.format.register(self)
+        if dialect.format_commands:
+            self.format.register(self)
 
     def _register(self) -> None:
         add = self.add

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig.bench.analyzer import PowerAnalyzer
+from rig.bench.analyzer import AnalyzerDialect, PowerAnalyzer
 from rig.bench.comm_faults import CommFaultError, FaultDice, parse_comm_faults
 from rig.bench.control import BenchControl, ControlServer
 from rig.bench.fanout import FanoutError, SlotProcesses, child_arguments
@@ -102,15 +102,18 @@ class VirtualBench:
 
     def __init__(self, slots: int = 1, serials: Sequence[str] = (), seed: int = 0,
                  faults: Iterable[str] = (), port_base: int | None = None,
-                 with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1) -> None:
+                 with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1,
+                 analyzer_dialect: AnalyzerDialect | None = None) -> None:
         """with_units=False: instruments and physics only, for tests that drive the circuit.
-        comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot."""
+        comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot.
+        analyzer_dialect: what every slot's analyzer refuses beyond instruments.md's list."""
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
         self.seed = seed
         self.first_slot = first_slot  # a slot process of a fan-out bench serves slot k alone
         self.port_base = port_base
         self.with_units = with_units
+        self.analyzer_dialect = analyzer_dialect or AnalyzerDialect()
         self._serials = list(serials) + [SERIAL_FORMAT.format(FIRST_SERIAL_NUMBER + k)
                                          for k in range(len(serials), slots)]
         self._faults = parse_faults(faults, slots)
@@ -141,7 +144,8 @@ class VirtualBench:
         circuit = SlotCircuit(errors, derived_seed(serial, self.seed, "noise"),
                               v_max_v=load_spec().compliance.v_max_nominal_v)
         instrument_seed = derived_seed(serial, self.seed, "instruments")
-        analyzer = PowerAnalyzer(circuit, f"MY{instrument_seed % 10**8:08d}", instrument_seed)
+        analyzer = PowerAnalyzer(circuit, f"MY{instrument_seed % 10**8:08d}", instrument_seed,
+                                 self.analyzer_dialect)
         load = ResistanceDecade(circuit, f"RD{instrument_seed % 10**6:06d}", instrument_seed + 2)
         parts = BenchSlot(
             slot=slot, serial=serial, key=unlock_key(serial, self.seed), faults=faults,
@@ -231,7 +235,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="serve every slot in this process (default: one process per slot)")
     parser.add_argument("--station-out", type=Path, default=None, metavar="FILE",
                         help="write a station file (and FILE.keys.toml) describing this bench")
+    parser.add_argument("--analyzer-no-format", action="store_true",
+                        help="the analyzers refuse FORMat (-113 Undefined header), as one without binary blocks")
+    parser.add_argument("--analyzer-no-compound", action="store_true",
+                        help="the analyzers refuse a message of several commands joined with ';' (-113, none run)")
     return parser.parse_args(argv)
+
+
+def _analyzer_dialect(args: argparse.Namespace) -> AnalyzerDialect:
+    return AnalyzerDialect(format_commands=not args.analyzer_no_format,
+                           compound_messages=not args.analyzer_no_compound)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             bench = _fanout(args)
         else:
             bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
-                                 comm_faults=args.comm_fault, first_slot=args.slot_number)
+                                 comm_faults=args.comm_fault, first_slot=args.slot_number,
+                                 analyzer_dialect=_analyzer_dialect(args))
     except (UnknownFaultError, CommFaultError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -277,6 +291,7 @@ def _fanout(args: argparse.Namespace) -> SlotProcesses:
     parse_comm_faults(args.comm_fault)  # refused here, once, rather than by every child
     return SlotProcesses([
         child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base)
+        + _analyzer_dialect(args).bench_options()
         for k in range(args.slots)
     ])
 

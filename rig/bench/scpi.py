@@ -6,6 +6,9 @@ Headers are matched against patterns written as in the vendors' guides
 Compound messages follow IEEE 488.2: ';' separates commands, a leading ':' returns to the root,
 otherwise a command continues the previous header's path. Deviation (lenient on purpose): when
 the continued path matches nothing, the command is tried from the root too.
+An instrument with `compound_messages = False` stands for one that takes one command per message
+(instruments.md promises no more): a line with several commands queues -113 Undefined header for the
+whole line and executes none of it, so a query in it gets no reply.
 """
 
 from __future__ import annotations
@@ -232,6 +235,8 @@ class ScpiInstrument:
     """Dispatcher plus the IEEE 488.2 common commands; an emulated instrument subclasses it,
     registers its commands with `add`, and overrides reset(), trigger() and wait_complete()."""
 
+    compound_messages = True
+
     def __init__(self, idn: str) -> None:
         self.idn = idn
         self.errors = ErrorQueue()
@@ -269,6 +274,9 @@ class ScpiInstrument:
             commands = split_top_level(message, ";")
         except ScpiError as exc:
             self.errors.push(exc.code, exc.detail)
+            return None
+        if not self.compound_messages and sum(1 for c in commands if c.strip()) > 1:
+            self.errors.push(-113, "one command per message")
             return None
         replies: list[str] = []
         path: list[str] = []

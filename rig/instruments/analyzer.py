@@ -4,16 +4,22 @@ Channel roles follow instruments.md: one channel as a zero-burden ammeter in ser
 one as a voltmeter across it. Deviation (instruments.md section 1): a real N678xA measures voltage
 only to about 20 V, so a real station may put the voltmeter role on another instrument; this driver
 then runs with `voltage_channel=None` and traces carry no voltage.
+
+Arrays come as binary float32 blocks (`FORMat`, an N6705C's, not in instruments.md's list) when the
+analyzer takes `FORMat` (tried once, by configure_roles); else as the listed comma-separated ASCII.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from rig.instruments.errors import InstrumentResponseError
-from rig.instruments.scpi import MS_PER_S, ScpiInstrument
+from rig.instruments.errors import InstrumentResponseError, ScpiError
+from rig.instruments.scpi import COMMAND_ERRORS, MAX_REPLY_BYTES, MS_PER_S, ScpiInstrument, shown_reply
+
+log = logging.getLogger(__name__)
 
 # Instrument facts (N6705 / N678xA programming guide), not product limits.
 HIGH_CURRENT_RANGE_A = 0.1
@@ -23,6 +29,9 @@ DEFAULT_POINTS = 1024
 OVERLOAD_THRESHOLD = 9.9e37
 # Margin on top of the acquisition time when waiting for a trace: command latency and transfer.
 FETCH_MARGIN_S = 2.0
+# An ASCII array value ("+1.234567E-03," is 14 bytes) is at most this long, with a wide margin.
+ASCII_VALUE_MAX_BYTES = 32
+BINARY_FORMAT = ("FORMat:DATA REAL,32", "FORMat:BORDer SWAPped")  # little-endian float32 blocks
 
 _TRIGGER_SOURCES = {"BUS": "BUS", "CURRENT": "CURRent", "VOLTAGE": "VOLTage"}
 _SLOPES = {"POS": "POSitive", "POSITIVE": "POSitive", "NEG": "NEGative", "NEGATIVE": "NEGative"}
@@ -54,6 +63,7 @@ class PowerAnalyzer(ScpiInstrument):
     _integration: tuple[float, int] = (DEFAULT_INTERVAL_S, DEFAULT_POINTS)
     _applied: tuple[float, int, int] | None = None
     _trigger_setup: tuple | None = None
+    _binary_arrays: bool | None = None  # None: not tried yet on this connection
 
     def configure_roles(self, current_channel: int = 1, voltage_channel: int | None = 2) -> None:
         """Ammeter emulation on one channel, voltmeter on the other (None: voltmeter elsewhere)."""
@@ -63,9 +73,28 @@ class PowerAnalyzer(ScpiInstrument):
         if voltage_channel is not None:
             self.write(f"EMULation VMETer,{_channels(voltage_channel)}")
         self.write(f"OUTPut ON,{self._both()}")
-        self.write("FORMat:DATA REAL,32;:FORMat:BORDer SWAPped")  # arrays as little-endian float32 blocks
+        self._negotiate_binary_arrays()
         self._applied = None
         self._trigger_setup = None
+
+    def _negotiate_binary_arrays(self) -> None:
+        """Binary arrays if the analyzer takes FORMat; on a command error, back to ASCII for good (and
+        its error queue emptied), said once."""
+        if self._binary_arrays is False:
+            return
+        try:
+            self.write_all(BINARY_FORMAT)
+        except ScpiError as exc:
+            if exc.code not in COMMAND_ERRORS:
+                raise
+            # The listed form again, in case part of it was taken (on an analyzer without FORMat this
+            # queues another -113); *CLS then leaves the queue empty. Nothing here has a reply.
+            self._raw_write("FORMat:DATA ASCii")
+            self._raw_write("*CLS")
+            self._binary_arrays = False
+            log.info("%s: FORMat refused (%s); falls back to comma-separated ASCII arrays", self.name, exc.reply)
+            return
+        self._binary_arrays = True
 
     def _both(self) -> str:
         return _channels(self.current_channel, self.voltage_channel)
@@ -170,7 +199,7 @@ class PowerAnalyzer(ScpiInstrument):
 
     def _write_settings(self, commands: list[str]) -> None:
         try:
-            self.write(";:".join(commands))
+            self.write_all(commands)
         except Exception:
             self._applied = self._trigger_setup = None  # unknown now: send everything next time
             raise
@@ -186,19 +215,27 @@ class PowerAnalyzer(ScpiInstrument):
         saved_ms = self.resource.timeout
         self.resource.timeout = timeout_s * MS_PER_S
         try:
-            current = self._fetch_array(f"FETCh:ARRay:CURRent? {_channels(self.current_channel)}")
+            current = self._fetch_array(f"FETCh:ARRay:CURRent? {_channels(self.current_channel)}", points)
             voltage = None
             if with_voltage and self.voltage_channel is not None:
                 voltage = self._fetch_array(
-                    f"FETCh:ARRay:VOLTage? {_channels(self.voltage_channel)}"
+                    f"FETCh:ARRay:VOLTage? {_channels(self.voltage_channel)}", points
                 )
         finally:
             self.resource.timeout = saved_ms
         return Trace(interval_s, pretrigger, current, voltage)
 
-    def _fetch_array(self, command: str) -> np.ndarray:
-        # Binary (set up in configure_roles): thousands of samples neither formatted nor parsed.
-        return self.query_binary_floats(command)
+    def _fetch_array(self, command: str, points: int) -> np.ndarray:
+        """The array of an acquisition of `points` (no reply longer than that many values is read)."""
+        if self._binary_arrays:
+            # Binary (set up in configure_roles): thousands of samples neither formatted nor parsed.
+            return self.query_binary_floats(command, points)
+        reply = self.query(command, max_bytes=points * ASCII_VALUE_MAX_BYTES + MAX_REPLY_BYTES)
+        try:
+            return np.array([float(value) for value in reply.split(",")])
+        except ValueError:
+            raise InstrumentResponseError(self.name, command, shown_reply(reply.encode()),
+                                          "not comma-separated numbers") from None
 
     def safe_state(self) -> None:
         """A meter cannot hurt anyone; leave the ammeter on its high range so the next

@@ -54,3 +54,8 @@ class InstrumentResponseError(InstrumentError):
 class InstrumentConnectionLost(InstrumentError):
     """The connection failed or stayed silent during a command whose effect is unknown; the driver
     reconnected (or could not) and does not repeat the command."""
+
+
+class InstrumentReplyTooLong(InstrumentResponseError):
+    """A reply past its bound (a line that does not end, a binary block longer than the points asked);
+    the driver dropped the connection, since the rest of it was still on its way."""

@@ -26,8 +26,9 @@ class ResistanceLoad(ScpiInstrument):
         if not math.isfinite(ohm) or ohm <= 0:
             raise ValueError(f"{self.name}: resistance must be positive or math.inf, got {ohm!r}")
         # One message, one round trip: set, connect, and *OPC?, which the instrument answers once the
-        # new value has settled (make-before-break), with the error check appended by query().
-        reply = self.query(f"RESistance {ohm:.10g};:INPut ON;*OPC?")
+        # new value has settled (make-before-break), with the error check appended by query() (an
+        # instrument taking one command per message: the settings checked, then *OPC?).
+        reply = self.query_after([f"RESistance {ohm:.10g}", "INPut ON"], "*OPC?")
         if reply.strip() not in ("1", "+1"):
             raise InstrumentResponseError(self.name, "*OPC?", reply, "expected 1")
 

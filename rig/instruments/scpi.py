@@ -1,4 +1,5 @@
-"""Base class of the SCPI drivers: a thin class over an open pyvisa message-based resource.
+"""Base class of the SCPI drivers: checked commands over an open pyvisa message-based resource (its
+connection: rig.instruments.scpi_transport).
 
 Every command is checked against the instrument's error queue in the same round trip, so that an
 error is reported with the command that caused it rather than surfacing on a later one.
@@ -7,17 +8,22 @@ A query that times out or whose connection fails is repeated, a bounded number o
 fresh connection (a query changes nothing, so repeating it is safe; the fresh connection also keeps
 a late reply from answering the next query). A command is never repeated: its effect is unknown, so
 the driver reconnects (the safe state can still be set) and raises InstrumentConnectionLost.
+
+Several commands in one message (';') are an optimisation instruments.md does not list: the driver
+tries it once when it connects (two `*CLS` in one message) and, if the instrument refuses it with a
+command error, sends one command per message from then on, each checked by the `SYSTem:ERRor?`
+that follows it (instruments.md: one command per message, as listed). Replies are read with a bound
+(rig.instruments.replies): MAX_REPLY_BYTES, or what the caller expects (an array of n points).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Self
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-import pyvisa
-from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
 from rig.instruments.errors import (
@@ -29,20 +35,30 @@ from rig.instruments.errors import (
     InstrumentTimeout,
     ScpiError,
 )
+from rig.instruments.replies import BadBlock, ReplyTooLong, read_block
+from rig.instruments.scpi_transport import (  # noqa: F401 (MS_PER_S, parse_identity: the drivers' API)
+    MAX_REPLY_BYTES,
+    MS_PER_S,
+    ScpiTransport,
+    parse_identity,
+    shown_reply,
+)
 
 log = logging.getLogger(__name__)
 
-VISA_BACKEND = "@py"
-SOCKET_SUFFIX = "::SOCKET"
-SOCKET_TERMINATION = "\n"
-ERROR_QUERY = ":SYSTem:ERRor?"
+ERROR_QUERY = ":SYSTem:ERRor?"  # after another command in one message: from the root
+ERROR_QUERY_ALONE = "SYSTem:ERRor?"  # a message of its own, exactly as instruments.md lists it
 NO_ERROR_CODE = 0
 # A real error queue holds a few dozen entries; the bound only stops a misbehaving instrument
 # from keeping the driver in an endless drain loop.
 MAX_QUEUED_ERRORS = 64
-IDN_FIELDS = 4
-MS_PER_S = 1000.0
 QUERY_ATTEMPTS = 2
+# An error entry appended to a reply: a few dozen bytes.
+ERROR_ENTRY_MAX_BYTES = 1024
+FLOAT32_BYTES = 4
+# The SCPI command errors (-100 to -199): the instrument did not take the message as written.
+COMMAND_ERRORS = range(-199, -99)
+COMPOUND_PROBE = "*CLS;*CLS"
 
 # The error-queue entry a compound "<query>;:SYSTem:ERRor?" ends with (after the query's own reply).
 _TRAILING_ERROR_ENTRY = re.compile(r'(?:^|;)\s*([+-]?\d+\s*,\s*"[^"]*")\s*$')
@@ -57,85 +73,35 @@ def parse_error_reply(reply: str) -> tuple[int, str] | None:
     return int(match.group(1)), match.group(2)
 
 
-def parse_identity(reply: str) -> InstrumentIdentity | None:
-    fields = [field.strip() for field in reply.strip().split(",")]
-    if len(fields) != IDN_FIELDS:
-        return None
-    return InstrumentIdentity(*fields)
-
-
-def _is_timeout(exc: VisaIOError) -> bool:
-    return exc.error_code == constants.StatusCode.error_timeout
-
-
-class ScpiInstrument:
+class ScpiInstrument(ScpiTransport):
     """A SCPI instrument over pyvisa. Subclasses set SUPPORTED_MODELS (empty: any model)."""
 
     SUPPORTED_MODELS: tuple[str, ...] = ()
+    compound_messages = True  # several commands in one message; negotiated on connecting
 
     def __init__(self, resource: Any, name: str, *, expected_serial: str | None = None) -> None:
         self.resource = resource
         self.name = name
         self.reconnects = 0
-        self._reopen: tuple[pyvisa.ResourceManager, str, float] | None = None
+        self._reopen = None
         self.identity = self._identify(expected_serial)
-        self._raw_write("*CLS")
+        self._negotiate_compound()
         log.info("%s: %s", name, self.identity)
 
-    @classmethod
-    def open(
-        cls,
-        resource_name: str,
-        *,
-        name: str,
-        resource_manager: pyvisa.ResourceManager | None = None,
-        timeout_s: float = 5.0,
-        expected_serial: str | None = None,
-    ) -> Self:
-        """Open a VISA resource, check its identity, clear its error queue."""
-        manager = resource_manager or pyvisa.ResourceManager(VISA_BACKEND)
-        try:
-            resource = cls._open_resource(manager, resource_name, timeout_s)
-        except (VisaIOError, OSError, ValueError) as exc:
-            raise InstrumentError(name, f"open {resource_name}", None, str(exc)) from exc
-        try:
-            instrument = cls(resource, name, expected_serial=expected_serial)
-        except BaseException:
-            resource.close()
-            raise
-        instrument._reopen = (manager, resource_name, timeout_s)
-        return instrument
-
-    @staticmethod
-    def _open_resource(manager: pyvisa.ResourceManager, resource_name: str, timeout_s: float) -> Any:
-        resource = manager.open_resource(resource_name)
-        resource.timeout = timeout_s * MS_PER_S
-        if resource_name.upper().endswith(SOCKET_SUFFIX):
-            # Raw sockets have no message framing; the instruments end every message with LF.
-            resource.read_termination = SOCKET_TERMINATION
-            resource.write_termination = SOCKET_TERMINATION
-        return resource
-
-    def reconnect(self, command: str) -> None:
-        """A fresh connection to the same instrument (same serial); InstrumentConnectionLost if not."""
-        if self._reopen is None:
-            raise InstrumentConnectionLost(self.name, command, None, "connection lost; this driver cannot reopen")
-        manager, resource_name, timeout_s = self._reopen
-        try:
-            self.resource.close()
-        except (VisaIOError, OSError):
-            pass
-        try:
-            self.resource = self._open_resource(manager, resource_name, timeout_s)
-            reply = self._raw_query("*IDN?")
-        except (InstrumentError, VisaIOError, OSError, ValueError) as exc:
-            raise InstrumentConnectionLost(self.name, command, None,
-                                           f"connection lost, reopening failed: {exc}") from None
-        identity = parse_identity(reply)
-        if identity is None or identity.serial != self.identity.serial:
-            raise InstrumentIdentityError(self.name, "*IDN?", reply, "after reconnecting, another instrument answers")
-        self.reconnects += 1
-        log.warning("%s: reconnected after a lost connection during %r", self.name, command)
+    def _negotiate_compound(self) -> None:
+        """Try two commands in one message (it also clears the error queue). A command error means the
+        instrument takes one command per message: fall back, clear its queue, say so once."""
+        self._raw_write(COMPOUND_PROBE)
+        reply = self._raw_query(ERROR_QUERY_ALONE)
+        entry = parse_error_reply(reply)
+        if entry is None:
+            raise InstrumentResponseError(self.name, ERROR_QUERY_ALONE, reply, "not 'code,\"text\"'")
+        if entry[0] == NO_ERROR_CODE:
+            return
+        self._raw_write("*CLS")
+        if entry[0] in COMMAND_ERRORS:
+            self.compound_messages = False
+            log.info("%s: %r refused (%s); falls back to one command per message", self.name, COMPOUND_PROBE, reply)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -156,35 +122,23 @@ class ScpiInstrument:
             )
         return identity
 
-    # -- raw transport (no error-queue check) ---------------------------------------------
-
-    def _raw_write(self, command: str) -> None:
-        try:
-            self.resource.write(command)
-        except (VisaIOError, OSError) as exc:
-            raise self._io_error(command, exc) from exc
-
-    def _raw_query(self, command: str, shown: str | None = None) -> str:
-        """`shown`: the command as errors name it (the caller's, without an appended error check)."""
-        try:
-            return self.resource.query(command).strip()
-        except (VisaIOError, OSError) as exc:
-            raise self._io_error(shown or command, exc) from exc
-
-    def _io_error(self, command: str, exc: VisaIOError | OSError) -> InstrumentError:
-        if isinstance(exc, OSError):
-            return InstrumentConnectionLost(self.name, command, None, f"connection failed: {exc}")
-        if _is_timeout(exc):
-            timeout_ms = getattr(self.resource, "timeout", None)
-            return InstrumentTimeout(self.name, command, None, f"no reply within {timeout_ms} ms")
-        return InstrumentError(self.name, command, None, f"VISA I/O error: {exc}")
-
     # -- checked commands -----------------------------------------------------------------
 
     def write(self, command: str) -> None:
         """Send a command and read the error queue in the same message. Never repeated."""
+        self.write_all([command])
+
+    def write_all(self, commands: Sequence[str]) -> None:
+        """Send commands and check the error queue after them, in one round trip: one message, or
+        (one command per message) the commands and the check sent back to back. Never repeated."""
+        command = ";:".join(commands)
         try:
-            reply = self._raw_query(f"{command};{ERROR_QUERY}")
+            if self.compound_messages:
+                reply = self._raw_query(f"{command};{ERROR_QUERY}", shown=command)
+            else:
+                for each in commands:
+                    self._raw_write(each)
+                reply = self._raw_query(ERROR_QUERY_ALONE, shown=command)
         except (InstrumentTimeout, InstrumentConnectionLost) as exc:
             # Some instruments drop the rest of a message after a header error: look again.
             self._queued_or_reconnect(command)
@@ -197,13 +151,25 @@ class ScpiInstrument:
             self.drain_errors()
             raise ScpiError(self.name, command, *entry)
 
-    def query(self, command: str) -> str:
-        """Send a query with the error-queue check in the same message (one round trip), return its
-        reply. A query that times out or loses its connection is repeated on a fresh connection, at
-        most QUERY_ATTEMPTS times."""
+    def query_after(self, commands: Sequence[str], query: str) -> str:
+        """Commands, then a query (e.g. `*OPC?`): one message, or (one command per message) the
+        commands checked by write_all, then the query."""
+        if self.compound_messages:
+            return self.query(";:".join(commands) + (";" if query.startswith("*") else ";:") + query)
+        self.write_all(commands)
+        return self.query(query)
+
+    def query(self, command: str, *, max_bytes: int = MAX_REPLY_BYTES) -> str:
+        """Send a query with the error-queue check in the same message (one round trip; one command
+        per message: right after it), return its reply, at most `max_bytes` long. A query that times
+        out or loses its connection is repeated on a fresh connection, at most QUERY_ATTEMPTS times."""
         for attempt in range(1, QUERY_ATTEMPTS + 1):
             try:
-                return self._checked_reply(command, self._raw_query(f"{command};{ERROR_QUERY}", shown=command))
+                if not self.compound_messages:
+                    return self._query_then_check(command, max_bytes)
+                combined = self._raw_query(f"{command};{ERROR_QUERY}", shown=command,
+                                           max_bytes=max_bytes + ERROR_ENTRY_MAX_BYTES)
+                return self._checked_reply(command, combined)
             except (InstrumentTimeout, InstrumentConnectionLost) as exc:
                 # An unknown query produces no reply but an error: name that, not the timeout.
                 self._queued_or_reconnect(command)
@@ -211,6 +177,13 @@ class ScpiInstrument:
                     raise
                 log.warning("%s: repeating %r after: %s", self.name, command, exc.detail)
         raise AssertionError("unreachable")
+
+    def _query_then_check(self, command: str, max_bytes: int) -> str:
+        reply = self._raw_query(command, max_bytes=max_bytes)
+        self._raise_queued(command)
+        if not reply:
+            raise InstrumentResponseError(self.name, command, reply, "an empty reply, and no error")
+        return reply
 
     def _checked_reply(self, command: str, combined: str) -> str:
         """Split "<reply>;<error entry>"; an unknown query leaves only the entry (its error)."""
@@ -235,20 +208,29 @@ class ScpiInstrument:
         if self._reopen is not None:
             self.reconnect(command)  # it answers, but a late reply may still be on its way
 
-    def query_binary_floats(self, command: str) -> np.ndarray:
+    def query_binary_floats(self, command: str, max_points: int) -> np.ndarray:
         """A query answered with an IEEE 488.2 definite-length block of 32-bit floats, little-endian
-        (`FORMat:DATA REAL` with `FORMat:BORDer SWAPped`); the error queue is checked after it."""
+        (`FORMat:DATA REAL` with `FORMat:BORDer SWAPped`), at most `max_points` of them; the error queue
+        is checked after it."""
         try:
-            values = self.resource.query_binary_values(command, datatype="f", is_big_endian=False,
-                                                       container=np.array)
+            self.resource.write(command)
+            data = read_block(self.resource, max_points * FLOAT32_BYTES)
         except (VisaIOError, OSError) as exc:
             self._raise_queued(command)  # a query the instrument refused: name its error, not the silence
             raise self._io_error(command, exc) from exc
-        except (ValueError, pyvisa.errors.InvalidBinaryFormat) as exc:
+        except ReplyTooLong as exc:
+            raise self._overflow(command, exc.detail) from None
+        except BadBlock as exc:
+            if not exc.consumed:
+                raise self._overflow(command, exc.detail) from None
             self.drain_errors()
-            raise InstrumentResponseError(self.name, command, None, f"not a binary block of floats: {exc}") from None
+            raise InstrumentResponseError(self.name, command, shown_reply(exc.head),
+                                          f"not a binary block of floats: {exc.detail}") from None
+        if len(data) % FLOAT32_BYTES:
+            self.drain_errors()
+            raise InstrumentResponseError(self.name, command, None, f"a block of {len(data)} bytes is not float32s")
         self._raise_queued(command)
-        return values.astype(float)
+        return np.frombuffer(data, dtype="<f4").astype(float)
 
     def query_float(self, command: str) -> float:
         reply = self.query(command)
@@ -268,14 +250,14 @@ class ScpiInstrument:
         """Read the error queue until it reports no error; return what it held, oldest first."""
         errors: list[tuple[int, str]] = []
         for _ in range(MAX_QUEUED_ERRORS):
-            reply = self._raw_query(ERROR_QUERY)
+            reply = self._raw_query(ERROR_QUERY_ALONE)
             entry = parse_error_reply(reply)
             if entry is None:
-                raise InstrumentResponseError(self.name, ERROR_QUERY, reply, "not 'code,\"text\"'")
+                raise InstrumentResponseError(self.name, ERROR_QUERY_ALONE, reply, "not 'code,\"text\"'")
             if entry[0] == NO_ERROR_CODE:
                 return errors
             errors.append(entry)
-        raise InstrumentError(self.name, ERROR_QUERY, None, "error queue does not empty")
+        raise InstrumentError(self.name, ERROR_QUERY_ALONE, None, "error queue does not empty")
 
     def wait_complete(self) -> None:
         """Block until pending operations are done (`*OPC?` answers 1)."""
@@ -283,14 +265,6 @@ class ScpiInstrument:
         if reply.strip() not in ("1", "+1"):
             raise InstrumentResponseError(self.name, "*OPC?", reply, "expected 1")
 
-    def close(self) -> None:
-        self.resource.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.identity})"
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -29,52 +30,84 @@ Handler = Callable[[str], str | None]
 
 class FakeResource:
     """Answers like a SCPI instrument: `replies` maps a command to its reply (None: no reply),
-    anything unknown queues -113; queries with no reply time out like pyvisa does."""
+    anything unknown queues -113; queries with no reply time out like pyvisa does. Replies are read
+    through `visalib.read` as the drivers read them; arrays of FETCh:ARRay come as float32 blocks once
+    `FORMat:DATA REAL` was taken. `compound=False`: a message with ';' queues -113 and runs nothing;
+    `refused`: header prefixes that queue -113 (an instrument without them)."""
 
-    def __init__(self, idn: str, replies: dict[str, str | None] | None = None, silent: set[str] = frozenset()) -> None:
+    def __init__(self, idn: str, replies: dict[str, str | None] | None = None, silent: set[str] = frozenset(),
+                 compound: bool = True, refused: tuple[str, ...] = ()) -> None:
         self.replies = {"*IDN?": idn, "*CLS": None, "*OPC?": "1", **(replies or {})}
         self.silent = silent  # queries the instrument never answers: the whole message times out
+        self.compound = compound
+        self.refused = refused
         self.queue: list[str] = []
         self.sent: list[str] = []
+        self.messages: list[str] = []
+        self.outbox = bytearray()
+        self.binary = False
         self.timeout = 5000.0
         self.closed = False
+        self.visalib = self
+        self.session = None
 
-    def _one(self, command: str) -> str | None:
+    def _one(self, command: str) -> str | bytes | None:
         self.sent.append(command)
         command = command.lstrip(":")  # a leading colon only returns to the root of the tree
         if command == "SYSTem:ERRor?":
             return self.queue.pop(0) if self.queue else NO_ERROR
         if command == "*CLS":
             self.queue.clear()
-        if command not in self.replies:
+        if command not in self.replies or command.startswith(self.refused or ("\0",)):
             self.queue.append(UNDEFINED)
             return None
+        if command.startswith("FORMat:DATA"):
+            self.binary = "REAL" in command
         reply = self.replies[command]
-        return reply() if callable(reply) else reply
+        reply = reply() if callable(reply) else reply
+        if reply is not None and self.binary and command.startswith("FETCh:ARRay"):
+            return _float32_block(reply)
+        return reply
 
     def write(self, message: str) -> None:
-        for command in message.split(";"):
-            self._one(command)
-
-    def query(self, message: str) -> str:
+        self.messages.append(message)
         commands = message.split(";")
         if any(c in self.silent for c in commands):
-            raise VisaIOError(constants.StatusCode.error_timeout)  # a hung query holds up the message
+            return  # a hung query holds up the message
+        if len(commands) > 1 and not self.compound:
+            self.queue.append(UNDEFINED)
+            return
         replies = [r for r in (self._one(c) for c in commands) if r is not None]
-        if not replies:
-            raise VisaIOError(constants.StatusCode.error_timeout)
-        return ";".join(replies) + "\n"
+        if replies:
+            self.outbox += b";".join(r if isinstance(r, bytes) else r.encode() for r in replies) + b"\n"
 
-    def query_binary_values(self, message: str, datatype: str, is_big_endian: bool, container) -> object:
-        """The fake's arrays are written as text; a bad one fails like a malformed block does."""
-        reply = self.query(message).strip()
-        try:
-            return container([float(v) for v in reply.split(",")])
-        except ValueError:
-            raise ValueError(f"malformed block: {reply!r}") from None
+    def read(self, session: object, count: int) -> tuple[bytes, constants.StatusCode]:
+        """pyvisa's visalib.read: up to count bytes, stopping after a line feed; nothing to read times out."""
+        if not self.outbox:
+            raise VisaIOError(constants.StatusCode.error_timeout)
+        end = self.outbox.find(b"\n")
+        size = count if end < 0 else min(count, end + 1)
+        data = bytes(self.outbox[:size])
+        del self.outbox[:size]
+        ended = data.endswith(b"\n")
+        return data, (constants.StatusCode.success_termination_character_read if ended
+                      else constants.StatusCode.success_max_count_read)
+
+    def ignore_warning(self, *codes: object) -> contextlib.nullcontext:
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         self.closed = True
+
+
+def _float32_block(reply: str) -> str | bytes:
+    """A comma-separated reply as a little-endian float32 block; text that is no numbers stays text."""
+    try:
+        payload = np.array([float(v) for v in reply.split(",")], dtype="<f4").tobytes()
+    except ValueError:
+        return reply
+    length = str(len(payload)).encode()
+    return b"#" + str(len(length)).encode() + length + payload
 
 
 def test_identity_read_and_queue_cleared() -> None:
