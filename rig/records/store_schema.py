@@ -26,7 +26,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -99,6 +101,10 @@ class Run(Base):
     n_points: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(SHA256_HEX_LEN))
     field_digests: Mapped[dict[str, Any] | None] = mapped_column()
+    # The audit chain's head ({log, seq, hash}) when the run was finished, and the station key's
+    # signature over the run digest and that head (digest.run_message); NULL when unsigned.
+    audit_head: Mapped[dict[str, Any] | None] = mapped_column()
+    signature: Mapped[dict[str, Any] | None] = mapped_column()
 
     station: Mapped[Station] = relationship()
     unit: Mapped[Unit] = relationship()
@@ -170,6 +176,22 @@ class RequirementVerdict(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LEN))
     field_digests: Mapped[dict[str, Any]] = mapped_column()
+
+
+# Columns added to existing tables since the first schema: (table, column, SQL type), added on open.
+ADDED_COLUMNS = (("runs", "audit_head", "JSON"), ("runs", "signature", "JSON"))
+
+
+def add_missing_columns(engine: Any) -> list[str]:
+    """Bring a store made by an older rig up to date (nullable columns only); returns what was added."""
+    inspector = inspect(engine)
+    added = []
+    for table, column, sql_type in ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+            added.append(f"{table}.{column}")
+    return added
 
 
 def utc_now() -> datetime:
