@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rig.keys import KeySource
-from rig.records.signing import Signer, load_signer
+from rig.records.signing import Signer, load_signer, load_station_signer
 from rig.station import Station, load_station
 from rig.virtual_bench import VirtualBenchProcess
 
@@ -44,7 +44,8 @@ def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
     """The named station, or a virtual bench started for this run and stopped after it."""
     if args.station:
         station = load_station(args.station)
-        yield StationContext(station, KeySource(station.unlock_keys), load_signer(station.signing_key))
+        yield StationContext(station, KeySource(station.unlock_keys),
+                             load_station_signer(station.signing_key, station.signing_public_key))
         return
     signer = load_signer(None)  # the embedded bench: signed when RIG_SIGNING_KEY is set
     serials = [args.serial] if args.serial else []

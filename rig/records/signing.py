@@ -172,6 +172,17 @@ def load_verifier(spec: str | None) -> Verifier | None:
     return Verifier(key)
 
 
+def load_station_signer(signing_key: str | None, signing_public_key: str | None) -> Signer | None:
+    """A station's signer; its `signing_public_key`, when given, must be the signer's public half."""
+    signer = load_signer(signing_key)
+    if signing_public_key and signer is not None:
+        public = load_verifier(signing_public_key)
+        if public is not None and public.key_id != signer.verifier.key_id:
+            raise SigningKeyError(f"signing_public_key {signing_public_key} is not the public half of the signing key"
+                                  f" from {signer.source}")
+    return signer
+
+
 def new_key_pem() -> tuple[bytes, bytes]:
     """A fresh key pair as (private PKCS#8 PEM, public PEM): for a throwaway station key."""
     key = Ed25519PrivateKey.generate()
