@@ -186,7 +186,8 @@ def diff_runs_for_tamper(store: ResultsStore, run_id: int,
     findings += _sequence_findings(header, rows["points"])
     findings += _header_findings(header)
     if header.get("status") != "running":
-        findings += [TamperFinding("runs", run_id, None, name, "missing on a finished run (removed?)")
+        findings += [TamperFinding("runs", run_id, None, name,
+                                   f"missing on a closed run (status {header.get('status')!r}; removed?)")
                      for name in ("sha256", "field_digests") if not header.get(name)]
     expected = stored_digest or header.get("sha256")
     if expected is not None and not findings and run_sha256(store, run_id) != expected:

@@ -153,7 +153,7 @@ def test_run_verdict_changed_and_digests_nulled_is_caught(store, capsys, monkeyp
         conn.execute(text("UPDATE runs SET verdict='FAIL', sha256=NULL, field_digests=NULL WHERE id = :id"),
                      {"id": run_id})
     code, out = _verify_run(run_id, store, capsys)
-    assert code == 1 and "field 'sha256' missing on a finished run" in out
+    assert code == 1 and "field 'sha256' missing on a closed run" in out
 
 
 def test_run_changed_with_its_digests_recomputed_is_caught(store, capsys, station_key):
