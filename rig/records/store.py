@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rig.records import digest
-from rig.records.store_engine import DB_URL_ENV, default_url, make_engine
+from rig.records.store_engine import DB_URL_ENV, add_missing_columns, default_url, make_engine
 from rig.records.store_schema import (
     Base,
     Calibration,
@@ -34,7 +34,6 @@ from rig.records.store_schema import (
     RunInstrument,
     Station,
     Unit,
-    add_missing_columns,
     get_or_create,
     naive_utc,
     point_values,

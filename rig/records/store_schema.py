@@ -26,9 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -176,22 +174,6 @@ class RequirementVerdict(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LEN))
     field_digests: Mapped[dict[str, Any]] = mapped_column()
-
-
-# Columns added to existing tables since the first schema: (table, column, SQL type), added on open.
-ADDED_COLUMNS = (("runs", "audit_head", "JSON"), ("runs", "signature", "JSON"))
-
-
-def add_missing_columns(engine: Any) -> list[str]:
-    """Bring a store made by an older rig up to date (nullable columns only); returns what was added."""
-    inspector = inspect(engine)
-    added = []
-    for table, column, sql_type in ADDED_COLUMNS:
-        if column not in {c["name"] for c in inspector.get_columns(table)}:
-            with engine.begin() as connection:
-                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
-            added.append(f"{table}.{column}")
-    return added
 
 
 def utc_now() -> datetime:
