@@ -30,9 +30,10 @@ from rig.procedures.characterise import RawPoint, characterisation_plan, charact
 from rig.procedures.grid import accuracy_grid
 from rig.procedures.points import MeasuredPoint
 from rig.procedures.unit_events import UnitFault
-from rig.records.audit import AuditLog
+from rig.records.audit import AuditChainError, AuditLog
 from rig.records.cal_table import TablePaths, write_table
 from rig.records.point_writer import BackgroundPointWriter
+from rig.records.signing import Signer
 from rig.records.store import PointRecord, ResultsStore
 from rig.run_records import calibration_records, instruments_of, record_of, table_document
 from rig.slot import DueDateOverride, OpenSlot, open_slot
@@ -79,6 +80,8 @@ class CalibrationJob:
     # Set by whoever runs several slots at once: an operator's Ctrl-C must stop every slot, and
     # only the main thread receives it. Checked after every stored point.
     abort: threading.Event = field(default_factory=threading.Event)
+    # The station's signing key: signs the audit entries, the run, the table and the report.
+    signer: Signer | None = None
 
 
 class RunAborted(KeyboardInterrupt):
@@ -208,14 +211,25 @@ def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
         slot.make_safe()
         run.finish_writing()
         status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
-        job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
+        job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc),
+                             audit_head=_audit_head(job), signer=job.signer)
         raise
     slot.make_safe()
     run.finish_writing()
-    job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason)
+    job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason,
+                         audit_head=_audit_head(job), signer=job.signer)
     if job.build_report is not None:
         outcome.report = job.build_report(job.store, run.run_id, job.reports_dir)
     return outcome
+
+
+def _audit_head(job: CalibrationJob) -> dict | None:
+    """The station audit chain's head as the run ends (after its last entry), for the run to record."""
+    try:
+        return AuditLog.for_station(job.calibrations_dir, job.station.name).head_record()
+    except (AuditChainError, OSError, UnicodeDecodeError) as exc:
+        log.error("audit log of %s unreadable, no head recorded with the run: %s", job.station.name, exc)
+        return None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -246,7 +260,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     job.progress.phase("write", 1)
     try:
         written = write_calibration(slot, fit.coefficients, job.keys, job.spec,
-                                    audit=AuditLog.for_station(job.calibrations_dir, job.station.name),
+                                    audit=AuditLog.for_station(job.calibrations_dir, job.station.name, job.signer),
                                     operator=job.operator, run_id=run.run_id)
     except ReadbackMismatch as exc:  # also CalibrationNotPersisted: not kept over RESET
         _store_calibration(run, before, fit, written=True, readback_ok=False, notes=str(exc))
@@ -270,7 +284,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         station=job.station.name, slot=slot.number, operator=job.operator, run_id=run.run_id, verdict=verdict,
         instruments=instruments_of(slot), before=before, written=written, fit=fit, raw_points=run.raw_points,
         points=run.points,
-    ))
+    ), job.signer)
     return CalibrationOutcome(verdict, reason, run.serial, run.run_id, table, points=run.points)
 
 

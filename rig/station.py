@@ -110,6 +110,12 @@ class Station(_Strict):
     unlock_keys: str | None = Field(
         default=None, description="env:VAR or file:PATH holding the per-unit calibration keys"
     )
+    signing_key: str | None = Field(
+        default=None, description="env:VAR or file:PATH holding the station's Ed25519 signing key"
+    )
+    signing_public_key: str | None = Field(
+        default=None, description="env:VAR or file:PATH holding its public key, for verifying"
+    )
     instruments: tuple[InstrumentAsset, ...] = Field(min_length=1)
     slots: tuple[SlotConfig, ...] = Field(min_length=1)
     models: dict[str, ModelFigures] = Field(default_factory=dict)

@@ -3,6 +3,9 @@ calibrate --station FILE` can run against a bench started elsewhere (tests, soak
 
 The fields are those of the README's station example; the keys file is a serial -> key table
 referenced as `unlock_keys = "file:..."`, as a real station keeps its secret outside the station file.
+A throwaway Ed25519 station signing key is written beside it the same way (`FILE.signing.pem`, mode
+0600, as `signing_key`; its public half `FILE.signing.pub` as `signing_public_key`), so that runs
+against the bench are signed and `--public-key file:FILE.signing.pub` verifies them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ import json
 import os
 from pathlib import Path
 
+from rig.records.signing import new_key_pem
+
 KEYS_SUFFIX = ".keys.toml"
+SIGNING_KEY_SUFFIX = ".signing.pem"
+PUBLIC_KEY_SUFFIX = ".signing.pub"
 KEYS_FILE_MODE = 0o600
 
 
@@ -20,8 +27,14 @@ def _value(value: object) -> str:
     return json.dumps(value)
 
 
-def station_toml(description: dict, keys_path: Path) -> str:
-    lines = ['name = "virtual-bench"', "virtual = true", f"unlock_keys = {_value('file:' + str(keys_path))}", ""]
+def station_toml(description: dict, keys_path: Path, signing_key_path: Path | None = None,
+                 public_key_path: Path | None = None) -> str:
+    lines = ['name = "virtual-bench"', "virtual = true", f"unlock_keys = {_value('file:' + str(keys_path))}"]
+    if signing_key_path is not None:
+        lines.append(f"signing_key = {_value('file:' + str(signing_key_path))}")
+    if public_key_path is not None:
+        lines.append(f"signing_public_key = {_value('file:' + str(public_key_path))}")
+    lines.append("")
     for entry in description["slots"]:
         number = entry["slot"]
         for role, model, serial_key in (("analyzer", "N6705C", "analyzer_serial"), ("load", "RDEC-1M", "load_serial")):
@@ -49,13 +62,25 @@ def station_toml(description: dict, keys_path: Path) -> str:
     return "\n".join(lines)
 
 
+def _write_signing_key(path: Path, private_pem: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYS_FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_pem)
+
+
 def write_station_files(description: dict, station_path: Path) -> Path:
-    """Write the station file and `<station_path>.keys.toml` (mode 0600); return the keys path."""
+    """Write the station file, `<station_path>.keys.toml` and `<station_path>.signing.pem` (mode 0600)
+    and `<station_path>.signing.pub`; return the keys path."""
     station_path = Path(station_path).resolve()
     keys_path = station_path.with_name(station_path.name + KEYS_SUFFIX)
     keys = "".join(f"{_value(s['serial'])} = {_value(s['key'])}\n" for s in description["slots"])
     fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYS_FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(keys)
-    station_path.write_text(station_toml(description, keys_path), encoding="utf-8")
+    signing_path = station_path.with_name(station_path.name + SIGNING_KEY_SUFFIX)
+    public_path = station_path.with_name(station_path.name + PUBLIC_KEY_SUFFIX)
+    private_pem, public_pem = new_key_pem()
+    _write_signing_key(signing_path, private_pem)
+    public_path.write_bytes(public_pem)
+    station_path.write_text(station_toml(description, keys_path, signing_path, public_path), encoding="utf-8")
     return keys_path

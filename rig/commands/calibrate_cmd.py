@@ -44,14 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _report_builder():
+def _report_builder(signer=None):
     try:
         module = importlib.import_module("rig.records.report")
     except ModuleNotFoundError:
         return None
 
     def build(store, run_id, out_dir):
-        return module.build_report(store, run_id, out_dir).html
+        return module.build_report(store, run_id, out_dir, signer=signer).html
 
     return build
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                     calibrations_dir=args.calibrations, reports_dir=args.reports,
                     expected_serial=args.serial if len(numbers) == 1 else None, override=override,
                     ambient=ambient, today=dt.date.today(), progress=progress,
-                    build_report=_report_builder(),
+                    build_report=_report_builder(ctx.signer), signer=ctx.signer,
                 )
 
             with RichProgress(console, "") as progress:

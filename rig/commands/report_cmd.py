@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from rig.records.report import build_report, public_url
+from rig.records.signing import SigningKeyError, load_signer
 from rig.records.store import ResultsStore, default_url
 from rig.spec import SpecError
 
@@ -65,14 +66,19 @@ def run_guarded(action: Callable[[], int]) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    try:
+        signer = load_signer(args.signing_key)
+    except SigningKeyError as exc:
+        raise CommandError(str(exc)) from None
     store = open_store(args.db)
     try:
-        paths = build_report(store, args.run_id, Path(args.out))
+        paths = build_report(store, args.run_id, Path(args.out), signer=signer)
     finally:
         store.close()
     print(f"report: {paths.html}")
     print(f"pdf:    {paths.pdf}" if paths.pdf else "pdf:    not written")
     print(f"run SHA-256: {paths.sha256}")
+    print(f"signed by station key {signer.verifier.key_id}" if signer else "unsigned: no signing key configured")
     return EXIT_OK
 
 
@@ -86,4 +92,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_db_argument(parser)
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), metavar="DIR",
                         help="output folder (default: reports/)")
+    parser.add_argument("--signing-key", metavar="SOURCE", default=None,
+                        help="station signing key: file:PATH or env:VAR (default: $RIG_SIGNING_KEY; none: unsigned)")
     parser.set_defaults(func=run)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rig.keys import KeySource
+from rig.records.signing import Signer, load_signer, load_station_signer
 from rig.station import Station, load_station
 from rig.virtual_bench import VirtualBenchProcess
 
@@ -35,6 +36,7 @@ def add_station_options(parser: argparse.ArgumentParser) -> None:
 class StationContext:
     station: Station
     keys: KeySource
+    signer: Signer | None = None
 
 
 @contextlib.contextmanager
@@ -42,13 +44,15 @@ def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
     """The named station, or a virtual bench started for this run and stopped after it."""
     if args.station:
         station = load_station(args.station)
-        yield StationContext(station, KeySource(station.unlock_keys))
+        yield StationContext(station, KeySource(station.unlock_keys),
+                             load_station_signer(station.signing_key, station.signing_public_key))
         return
+    signer = load_signer(None)  # the embedded bench: signed when RIG_SIGNING_KEY is set
     serials = [args.serial] if args.serial else []
     with VirtualBenchProcess(
         slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault
     ) as bench:
-        yield StationContext(bench.station, bench.keys)
+        yield StationContext(bench.station, bench.keys, signer)
 
 
 class Terminated(KeyboardInterrupt):

@@ -2,7 +2,11 @@
 
 Recomputes the run's digest from the store and compares it with the one the report recorded, and
 every row with the digests stored when it was written (digest.diff_runs_for_tamper), naming the
-table, point and field that changed. Exit 0 "verified", 1 altered, 2 could not check.
+table, point and field that changed. With the public key (`--public-key SOURCE`, else
+RIG_SIGNING_PUBLIC_KEY, else derived from RIG_SIGNING_KEY) it also checks the run's signature (its
+digest and the audit head it ended at) and the report's; a missing signature is then a failure.
+Exit 0 verified and signed, 1 altered (or a signature/digest missing), 2 could not check, 3 nothing
+found altered but "unsigned: integrity not proven" (no public key, or nothing signed).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from rig.commands.report_cmd import (
 )
 from rig.records import digest
 from rig.records.report import public_url
-from rig.records.report_html import ReportStamp, read_stamp
+from rig.records.report_html import ReportStamp, read_stamp, report_message
+from rig.records.signing import EXIT_UNSIGNED, UNSIGNED_NOTE, SigningKeyError, Verifier, load_verifier
 from rig.records.store import DB_URL_ENV, ResultsStore
 
 
@@ -53,12 +58,35 @@ def store_url_for(stamp: ReportStamp | None, db: str | None) -> str | None:
     return stamp.store_url
 
 
+def signature_problems(store: ResultsStore, run_id: int, stamp: ReportStamp | None,
+                       verifier: Verifier) -> list[str]:
+    """The run's signature (a finished run's digest and audit head) and the report's, checked."""
+    found = []
+    header = store.run(run_id)
+    recomputed = digest.run_sha256(store, run_id)
+    if header.get("status") != "running":
+        problem = verifier.check(digest.run_message(run_id, recomputed, header.get("audit_head")),
+                                 header.get("signature"))
+        if problem:
+            found.append(f"run {run_id}: {problem}")
+    if stamp is not None:
+        message = report_message(run_id, stamp.sha256, stamp.body_sha256, stamp.audit_head)
+        problem = verifier.check(message, stamp.signature)
+        if problem:
+            found.append(f"report: {problem}")
+        elif stamp.audit_head != header.get("audit_head") and header.get("status") != "running":
+            found.append(f"report: audit head {stamp.audit_head} differs from the run's {header.get('audit_head')}")
+    return found
+
+
 def problems(store: ResultsStore, run_id: int, stamp: ReportStamp | None) -> list[str]:
     """Everything that differs from what was written (and from what the report recorded)."""
     found = [str(f) for f in digest.diff_runs_for_tamper(store, run_id)]
     if stamp is None:
         return found
-    if not stamp.body_intact:
+    if stamp.body_sha256 is None:
+        found.append("report: its body digest is missing (removed after it was written)")
+    elif not stamp.body_intact:
         found.append("report: its body was edited after it was written (body digest differs)")
     recomputed = digest.run_sha256(store, run_id)
     if recomputed != stamp.sha256:
@@ -81,14 +109,24 @@ def _verify(args: argparse.Namespace) -> int:
         url = store_url_for(stamp, args.db)
     except Exception:  # noqa: BLE001 - sqlalchemy's ArgumentError and friends
         raise CommandError(f"bad store URL {stamp.store_url!r} in the report; give --db") from None
+    try:
+        verifier = load_verifier(args.public_key)
+    except SigningKeyError as exc:
+        raise CommandError(str(exc)) from None
     store = open_store(url)
     try:
         found = problems(store, run_id, stamp)
+        if verifier is not None:
+            found += signature_problems(store, run_id, stamp, verifier)
         sha = digest.run_sha256(store, run_id)
     finally:
         store.close()
+    if not found and verifier is None:
+        print(f"{UNSIGNED_NOTE}: run {run_id}, SHA-256 {sha} matches its digests, but no public key"
+              " is configured to check the station's signatures (--public-key)")
+        return EXIT_UNSIGNED
     if not found:
-        print(f"verified: run {run_id}, SHA-256 {sha}")
+        print(f"verified: run {run_id}, SHA-256 {sha}, signed by station key {verifier.key_id}")
         return EXIT_OK
     print(f"NOT VERIFIED: run {run_id}, {len(found)} alteration(s):")
     for line in found:
@@ -105,4 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verify-report", help="check a report (or a run) against the results store")
     parser.add_argument("target", metavar="REPORT_HTML_OR_RUN_ID")
     add_db_argument(parser)
+    parser.add_argument("--public-key", metavar="SOURCE", default=None,
+                        help="station public key: file:PATH, env:VAR or a path (default: $RIG_SIGNING_PUBLIC_KEY, "
+                             "else derived from $RIG_SIGNING_KEY); without one the result is 'unsigned' (exit 3)")
     parser.set_defaults(func=run)

@@ -6,6 +6,9 @@ not a database is reachable, must be readable with any text tool by an auditor, 
 store that is rebuilt. Each entry carries the SHA-256 of the previous entry and its own hash over its
 content, so a removed, inserted, reordered or edited entry breaks the chain at that point; the
 tail's hash (`head()`) is what an external record (a report, a ticket) can pin to detect truncation.
+With the station signing key (rig/records/signing.py) every entry also carries a signature of the
+chain's head after it (`head_message`), so a chain re-hashed by someone without the key does not
+verify; the run records the head it was finished against (`head_record`), signed, in the store.
 Appends from several slots (threads) and several rigs on one station (processes) are serialised by
 a lock and an advisory file lock.
 """
@@ -20,7 +23,10 @@ import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rig.records.signing import Signer, Verifier
 
 GENESIS = "0" * 64
 AUDIT_DIR = "audit"
@@ -46,9 +52,14 @@ def coefficients_record(cal: Any) -> dict[str, Any]:
 
 
 def _entry_hash(record: dict[str, Any]) -> str:
-    body = {k: v for k, v in record.items() if k != "hash"}
+    body = {k: v for k, v in record.items() if k not in ("hash", "signature")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def head_message(seq: int, entry_hash: str) -> dict[str, Any]:
+    """What the station key signs after each entry: the chain's head at that entry."""
+    return {"kind": "audit-head", "seq": seq, "hash": entry_hash}
 
 
 def audit_path(calibrations_dir: Path, station: str) -> Path:
@@ -56,12 +67,13 @@ def audit_path(calibrations_dir: Path, station: str) -> Path:
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, signer: Signer | None = None) -> None:
         self.path = Path(path)
+        self.signer = signer
 
     @classmethod
-    def for_station(cls, calibrations_dir: Path, station: str) -> AuditLog:
-        return cls(audit_path(calibrations_dir, station))
+    def for_station(cls, calibrations_dir: Path, station: str, signer: Signer | None = None) -> AuditLog:
+        return cls(audit_path(calibrations_dir, station), signer)
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one entry (event plus fields, JSON-serialisable) chained to the last; return it."""
@@ -79,6 +91,8 @@ class AuditLog:
                     "prev": last["hash"] if last else GENESIS,
                 }
                 record["hash"] = _entry_hash(record)
+                if self.signer is not None:
+                    record["signature"] = self.signer.sign(head_message(record["seq"], record["hash"]))
                 handle.seek(0, 2)
                 handle.write(json.dumps(record, sort_keys=True) + "\n")
                 handle.flush()
@@ -103,8 +117,9 @@ class AuditLog:
             result.append(AuditEntry(record["seq"], number, record))
         return result
 
-    def verify_chain(self) -> int:
-        """Check every link; return the number of entries. AuditChainError names the first broken one."""
+    def verify_chain(self, verifier: Verifier | None = None) -> int:
+        """Check every link (and, given the public key, every entry's signature of the head after it);
+        return the number of entries. AuditChainError names the first broken one."""
         previous_hash, expected_seq = GENESIS, 1
         entries = self.entries()
         for entry in entries:
@@ -115,6 +130,11 @@ class AuditLog:
                 raise AuditChainError(f"{where}: does not chain to the entry before it (removed or reordered)")
             if entry.record.get("hash") != _entry_hash(entry.record):
                 raise AuditChainError(f"{where}: content does not match its hash (altered)")
+            if verifier is not None:
+                problem = verifier.check(head_message(entry.seq, entry.record["hash"]),
+                                         entry.record.get("signature"))
+                if problem:
+                    raise AuditChainError(f"{where}: {problem} (forged, or written without the station key)")
             previous_hash, expected_seq = entry.record["hash"], expected_seq + 1
         return len(entries)
 
@@ -122,6 +142,27 @@ class AuditLog:
         """The hash of the last entry (GENESIS when empty): pin it elsewhere to detect truncation."""
         entries = self.entries()
         return entries[-1].record["hash"] if entries else GENESIS
+
+    def signed_count(self) -> int:
+        return sum(1 for entry in self.entries() if entry.record.get("signature"))
+
+    def head_record(self) -> dict[str, Any] | None:
+        """{log, seq, hash} of the last entry, for a run to record; None without a log or entries."""
+        entries = self.entries()
+        if not entries:
+            return None
+        return {"log": self.path.name, "seq": entries[-1].seq, "hash": entries[-1].record["hash"]}
+
+    def check_recorded_head(self, head: dict[str, Any]) -> str | None:
+        """None when the log still holds the recorded head's entry unchanged; else what is wrong."""
+        entries = {entry.seq: entry for entry in self.entries()}
+        entry = entries.get(head.get("seq"))  # type: ignore[arg-type]
+        if entry is None:
+            return (f"a run recorded head entry {head.get('seq')}, but the log ends at entry {max(entries, default=0)}:"
+                    " trailing entries were deleted")
+        if entry.record.get("hash") != head.get("hash"):
+            return f"entry {entry.seq} differs from the head a run recorded (chain rewritten)"
+        return None
 
 
 def _last_record(lines: list[str]) -> dict[str, Any] | None:

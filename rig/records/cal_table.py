@@ -1,7 +1,10 @@
 """Calibration tables under calibrations/<serial>/: JSON for machines, CSV for people.
 
 The JSON carries a SHA-256 of its own content, so a corrupted or edited table is refused; a table is
-only ever applied to the unit whose serial it names.
+only ever applied to the unit whose serial it names. With the station signing key the JSON also
+carries a signature over that SHA-256: given the public key, the reader refuses a table whose
+signature is missing or does not verify (an edit with its SHA-256 recomputed); without one, the
+table is read with integrity UNSIGNED_NOTE.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +21,13 @@ from typing import Any
 
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
 from rig.procedures.calibrate import bound_violations
+from rig.records.signing import UNSIGNED_NOTE, Signer, SigningKeyError, Verifier, load_verifier
 from rig.spec import ProductSpec
 
+log = logging.getLogger(__name__)
+
 FORMAT = "ix30-calibration-table/1"
+SIGNED_NOTE = "signature verified"
 POLARITY_FIELDS = ("dac_gain", "dac_offset", "adc_gain", "adc_offset")
 ROW_COLUMNS = (
     "phase", "requirement", "name", "polarity", "waveform", "load_ohm", "setpoint_ma", "freq_hz",
@@ -88,8 +96,14 @@ class TablePaths:
     csv_path: Path
 
 
-def write_table(directory: Path, table: dict[str, Any]) -> TablePaths:
-    """Write <serial>/<serial>_<timestamp>.json and .csv; the JSON carries its own SHA-256."""
+def table_message(sha256: str) -> dict[str, str]:
+    """What the station key signs for a table: its SHA-256 (which covers every other field)."""
+    return {"kind": "calibration-table", "sha256": sha256}
+
+
+def write_table(directory: Path, table: dict[str, Any], signer: Signer | None = None) -> TablePaths:
+    """Write <serial>/<serial>_<timestamp>.json and .csv; the JSON carries its own SHA-256 and, with
+    the station key, a signature over it."""
     body = _clean({"format": FORMAT, **table})
     serial = body["serial"]
     stamp = body["created_at"].replace(":", "").replace("-", "")
@@ -98,6 +112,8 @@ def write_table(directory: Path, table: dict[str, Any]) -> TablePaths:
     json_path = folder / f"{serial}_{stamp}.json"
     csv_path = folder / f"{serial}_{stamp}.csv"
     document = {**body, "sha256": _digest(body)}
+    if signer is not None:
+        document["signature"] = signer.sign(table_message(document["sha256"]))
     json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     _write_csv(csv_path, body)
     return TablePaths(json_path, csv_path)
@@ -136,10 +152,28 @@ class LoadedTable:
     serial: str
     coefficients: UnitCalibration
     document: dict[str, Any]
+    integrity: str = UNSIGNED_NOTE
 
 
-def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None = None) -> LoadedTable:
-    """Read and check a JSON table: format, integrity (SHA-256), serial, coefficient bounds."""
+def _check_signature(path: Path, digest: str, signature: Any, verifier: Verifier | None) -> str:
+    if verifier is None:
+        try:
+            verifier = load_verifier(None)
+        except SigningKeyError as exc:
+            raise CalibrationTableError(f"calibration table {path}: {exc}") from None
+    if verifier is None:
+        log.warning("calibration table %s: %s (no public key configured)", path, UNSIGNED_NOTE)
+        return UNSIGNED_NOTE
+    problem = verifier.check(table_message(digest), signature)
+    if problem:
+        raise CalibrationTableError(f"calibration table {path}: {problem} (edited, or not made by this station)")
+    return SIGNED_NOTE
+
+
+def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None = None,
+               verifier: Verifier | None = None) -> LoadedTable:
+    """Read and check a JSON table: format, integrity (SHA-256 and, with a public key given or
+    configured, its signature), serial, coefficient bounds."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -154,10 +188,12 @@ def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None 
             f"calibration table {path}: format {document.get('format')!r}, expected {FORMAT!r}"
         )
     stored = document.pop("sha256", None)
+    signature = document.pop("signature", None)
     if stored != _digest(document):
         raise CalibrationTableError(
             f"calibration table {path}: content does not match its SHA-256 (corrupted or edited)"
         )
+    integrity = _check_signature(path, stored, signature, verifier)
     serial = document.get("serial")
     if not isinstance(serial, str) or not serial:
         raise CalibrationTableError(f"calibration table {path}: serial missing")
@@ -174,4 +210,4 @@ def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None 
         raise CalibrationTableError(
             f"calibration table {path}: coefficients outside the unit's bounds: {'; '.join(problems)}"
         )
-    return LoadedTable(path, serial, cal, document)
+    return LoadedTable(path, serial, cal, document, integrity)

@@ -3,9 +3,9 @@
 Every point, calibration and requirement verdict carries its own sha256 and a digest per field,
 computed when it is written; a finished run carries the digest of the whole run and of each
 header field. Recomputing them from the stored rows tells whether a row was altered and which
-field. This is tamper-evidence against edits of the data, not against someone who also rewrites
-the digests: for that, keep `run_sha256` outside the database (the report prints it), and pass
-it back as `stored_digest`.
+field. A finished run without its digests is itself a finding (a missing digest is never "intact").
+Digests alone are tamper-evidence against edits of the data, not against someone who also
+rewrites them: for that the station key signs `run_message` at finish (rig/records/signing.py).
 """
 
 from __future__ import annotations
@@ -126,6 +126,11 @@ def run_sha256(store: ResultsStore, run_id: int) -> str:
     return hashlib.sha256(canonical_run_json(store, run_id)).hexdigest()
 
 
+def run_message(run_id: int, run_digest: str | None, audit_head: dict | None) -> dict:
+    """What the station key signs when a run is finalised: its digest and the audit head it ended at."""
+    return {"kind": "run", "run_id": run_id, "sha256": run_digest, "audit_head": audit_head}
+
+
 @dataclass(frozen=True)
 class TamperFinding:
     table: str
@@ -180,6 +185,10 @@ def diff_runs_for_tamper(store: ResultsStore, run_id: int,
                 for finding in _row_findings(table, row)]
     findings += _sequence_findings(header, rows["points"])
     findings += _header_findings(header)
+    if header.get("status") != "running":
+        findings += [TamperFinding("runs", run_id, None, name,
+                                   f"missing on a closed run (status {header.get('status')!r}; removed?)")
+                     for name in ("sha256", "field_digests") if not header.get(name)]
     expected = stored_digest or header.get("sha256")
     if expected is not None and not findings and run_sha256(store, run_id) != expected:
         findings.append(TamperFinding("runs", run_id, None, "(run digest)",

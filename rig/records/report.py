@@ -2,7 +2,8 @@
 
 Every requirement row of the product spec appears, tested or not (N/A), so a reader sees what the
 run did not cover. The report records the SHA-256 of the raw data it was built from
-(digest.run_sha256), so `rig verify-report` can later tell whether the store still holds it.
+(digest.run_sha256), so `rig verify-report` can later tell whether the store still holds it, and
+the audit head the run ended at; with the station key, both are signed (report_html).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 
 from rig.metrology.decision import MIN_TUR, Verdict, margin_to_limits, worst_verdict
 from rig.records import digest, report_html, report_pdf
+from rig.records.signing import Signer
 from rig.records.store import ResultsStore
 from rig.spec import ProductSpec, load_spec
 from rig.units import PERCENT
@@ -222,12 +224,13 @@ def gather(store: ResultsStore, run_id: int, spec: ProductSpec | None = None) ->
 
 
 def build_report(store: ResultsStore, run_id: int, out_dir: Path,
-                 spec: ProductSpec | None = None) -> ReportPaths:
-    """Write reports/run-<id>.html (self-contained) and, when it can be made, run-<id>.pdf."""
+                 spec: ProductSpec | None = None, signer: Signer | None = None) -> ReportPaths:
+    """Write reports/run-<id>.html (self-contained) and, when it can be made, run-<id>.pdf; with
+    the station key, the HTML carries its signature."""
     data = gather(store, run_id, spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"run-{run_id}.html"
-    html_path.write_text(report_html.render(data), encoding="utf-8")
+    html_path.write_text(report_html.render(data, signer), encoding="utf-8")
     pdf_path = report_pdf.write(data, out_dir / f"run-{run_id}.pdf")
     return ReportPaths(html=html_path, pdf=pdf_path, sha256=data.sha256)

@@ -1,13 +1,16 @@
 """The report as one self-contained HTML file: inline CSS, plots as base64 PNG, no network.
 
 The run id, the run's SHA-256 and the store URL (no password) are also in <meta> tags, for
-`rig verify-report`; a digest of the <body> lets it notice a hand-edited report too.
+`rig verify-report`; a digest of the <body> lets it notice a hand-edited report too, and the
+station key's signature over both (with the audit head the run ended at) one whose digests were
+recomputed.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -20,11 +23,14 @@ from rig.records import plots
 
 if TYPE_CHECKING:
     from rig.records.report import Instrument, ReportData, RequirementRow
+    from rig.records.signing import Signer
 
 META_RUN_ID = "rig-run-id"
 META_SHA256 = "rig-run-sha256"
 META_STORE_URL = "rig-store-url"
 META_BODY_SHA256 = "rig-report-body-sha256"
+META_AUDIT_HEAD = "rig-audit-head"
+META_SIGNATURE = "rig-signature"
 NUMBER_DIGITS = 6
 BODY_OPEN, BODY_CLOSE = "<body>", "</body>"
 
@@ -239,6 +245,9 @@ def _integrity_section(data: ReportData) -> str:
                 ["Run id", str(data.run_id)], ["Results store", escape(data.store_url)],
                 ["SHA-256 of the run's raw data", f"<code>{data.sha256}</code>"],
                 ["Stored run digest (at finish)", f"<code>{_e(data.header.get('sha256'))}</code>"],
+                ["Audit chain head at finish", f"<code>{_e(data.header.get('audit_head'))}</code>"],
+                ["Run signed by station key", _e((data.header.get("signature") or {}).get("key_id")
+                                                 or "no (unsigned: integrity not proven)")],
                 ["Report generated", escape(data.generated_at.isoformat(timespec="seconds"))]])
             + f"<p>Check with <code>rig verify-report run-{data.run_id}.html</code>.</p>")
 
@@ -249,7 +258,13 @@ def body_sha256(html_text: str) -> str:
     return hashlib.sha256(html_text[start:end].encode("utf-8")).hexdigest()
 
 
-def render(data: ReportData) -> str:
+def report_message(run_id: int, run_sha256: str, body_digest: str | None, audit_head: dict | None) -> dict:
+    """What the station key signs for a report."""
+    return {"kind": "report", "run_id": run_id, "sha256": run_sha256, "body_sha256": body_digest,
+            "audit_head": audit_head}
+
+
+def render(data: ReportData, signer: Signer | None = None) -> str:
     h = data.header
     title = f"{data.spec.product} report: unit {h['unit_serial']}, run {data.run_id}"
     body = (f"{BODY_OPEN}<h1>{escape(title)}</h1>" + _status_banner(data) + _run_section(data)
@@ -257,7 +272,11 @@ def render(data: ReportData) -> str:
             + _other_points_table(data.points) + _equipment_section(data) + _plots_section(data)
             + _integrity_section(data) + BODY_CLOSE)
     metas = {META_RUN_ID: str(data.run_id), META_SHA256: data.sha256,
-             META_STORE_URL: data.store_url, META_BODY_SHA256: body_sha256(body)}
+             META_STORE_URL: data.store_url, META_BODY_SHA256: body_sha256(body),
+             META_AUDIT_HEAD: json.dumps(data.header.get("audit_head"), sort_keys=True)}
+    if signer is not None:
+        message = report_message(data.run_id, data.sha256, metas[META_BODY_SHA256], data.header.get("audit_head"))
+        metas[META_SIGNATURE] = json.dumps(signer.sign(message), sort_keys=True)
     meta_tags = "".join(f'<meta name="{k}" content="{escape(v)}">' for k, v in metas.items())
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{meta_tags}'
             f"<title>{escape(title)}</title><style>{STYLE}</style></head>{body}</html>\n")
@@ -271,6 +290,17 @@ class ReportStamp:
     sha256: str
     store_url: str
     body_intact: bool
+    body_sha256: str | None = None
+    audit_head: dict | None = None
+    signature: dict | None = None
+
+
+def _json_meta(found: dict[str, str], name: str) -> dict | None:
+    try:
+        value = json.loads(unescape(found[name])) if name in found else None
+    except json.JSONDecodeError:
+        raise ValueError(f"bad {name} meta tag in report") from None
+    return value if isinstance(value, dict) else None
 
 
 def read_stamp(html_text: str) -> ReportStamp:
@@ -283,6 +313,7 @@ def read_stamp(html_text: str) -> ReportStamp:
         run_id = int(found[META_RUN_ID])
     except ValueError:
         raise ValueError(f"bad run id {found[META_RUN_ID]!r} in report") from None
-    recorded_body = found.get(META_BODY_SHA256)
+    recorded_body = found.get(META_BODY_SHA256)  # a removed digest is not "intact"
     return ReportStamp(run_id, unescape(found[META_SHA256]), unescape(found.get(META_STORE_URL, "")),
-                       recorded_body is None or recorded_body == body_sha256(html_text))
+                       recorded_body is not None and recorded_body == body_sha256(html_text),
+                       recorded_body, _json_meta(found, META_AUDIT_HEAD), _json_meta(found, META_SIGNATURE))

@@ -30,6 +30,12 @@ VERDICT_WIDTH = 17
 VALUE_WIDTH = 12
 
 
+def _signature_line(signature: dict | None) -> str:
+    if not signature:
+        return "Run signature: none (unsigned: integrity not proven)"
+    return f"Run signature (station key {signature.get('key_id')}): {signature.get('sig')}"
+
+
 def _header_lines(data: ReportData) -> list[str]:
     h = data.header
     lines = [f"{data.spec.product} report: unit {h['unit_serial']} ({h['unit_model']}), run {data.run_id}",
@@ -46,7 +52,8 @@ def _header_lines(data: ReportData) -> list[str]:
               f"operator {h['operator']}",
               f"Started {h['started_at']} UTC; finished {h.get('finished_at')}; status {h['status']}",
               f"Ambient {number(h.get('ambient_temp_c'))} °C, {number(h.get('ambient_rh_pct'))} %RH",
-              f"Run SHA-256 {data.sha256}", f"Store {data.store_url}", ""]
+              f"Run SHA-256 {data.sha256}", f"Store {data.store_url}",
+              f"Audit head {h.get('audit_head')}", _signature_line(h.get("signature")), ""]
     return lines
 
 

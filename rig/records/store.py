@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import func, insert, select
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rig.records import digest
-from rig.records.store_engine import DB_URL_ENV, default_url, make_engine
+from rig.records.store_engine import DB_URL_ENV, add_missing_columns, default_url, make_engine
 from rig.records.store_schema import (
     Base,
     Calibration,
@@ -43,6 +43,9 @@ from rig.records.store_schema import (
     text_value,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from rig.records.signing import Signer
 
 __all__ = ["DB_URL_ENV", "CalibrationRecord", "PointRecord", "ResultsStore", "default_url", "process_alive"]
 
@@ -91,6 +94,7 @@ class ResultsStore:
         except (IntegrityError, ProgrammingError):
             # Another station created the tables at the same moment: theirs will do.
             Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -203,9 +207,10 @@ class ResultsStore:
             session.flush()
             return row.id
 
-    def finish_run(self, run_id: int, *, status: str, verdict: str | None,
-                   message: str = "") -> None:
-        """Close a run; then seal it with its run digest and per-field header digests."""
+    def finish_run(self, run_id: int, *, status: str, verdict: str | None, message: str = "",
+                   audit_head: dict | None = None, signer: Signer | None = None) -> None:
+        """Close a run; then seal it with its run digest and per-field header digests, the audit
+        chain's head it ended against, and (with the station key) a signature over both."""
         if status not in END_STATUSES:
             raise ValueError(f"finish status must be one of {END_STATUSES}, got {status!r}")
         with Session(self.engine) as session, session.begin():
@@ -219,6 +224,9 @@ class ResultsStore:
         with Session(self.engine) as session, session.begin():
             run = session.get(Run, run_id)
             run.sha256, run.field_digests = run_digest, per_field
+            run.audit_head = audit_head
+            if signer is not None:
+                run.signature = signer.sign(digest.run_message(run_id, run_digest, audit_head))
 
     def run(self, run_id: int) -> dict:
         """The run's header: its columns, station name, unit serial/model, instruments used."""

@@ -1,5 +1,6 @@
 """Where the results store lives and how its engine is opened: the default URL (RIG_DB_URL, else an
-SQLite file under reports/), and SQLite in WAL mode with synchronous FULL and foreign keys on."""
+SQLite file under reports/), and SQLite in WAL mode with synchronous FULL and foreign keys on; a store
+made by an older rig gets the columns added since (add_missing_columns)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 DB_URL_ENV = "RIG_DB_URL"
@@ -46,3 +48,24 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+# Columns added to existing tables since the first schema: (table, column, SQL type), added on open.
+ADDED_COLUMNS = (("runs", "audit_head", "JSON"), ("runs", "signature", "JSON"))
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Bring a store made by an older rig up to date (nullable columns only); returns what was added."""
+    inspector = inspect(engine)
+    added = []
+    for table, column, sql_type in ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+            except SQLAlchemyError:
+                # Another station added it at the same moment: fine; anything else is the store's error.
+                if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+                    raise
+            added.append(f"{table}.{column}")
+    return added

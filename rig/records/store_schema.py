@@ -99,6 +99,10 @@ class Run(Base):
     n_points: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(SHA256_HEX_LEN))
     field_digests: Mapped[dict[str, Any] | None] = mapped_column()
+    # The audit chain's head ({log, seq, hash}) when the run was finished, and the station key's
+    # signature over the run digest and that head (digest.run_message); NULL when unsigned.
+    audit_head: Mapped[dict[str, Any] | None] = mapped_column()
+    signature: Mapped[dict[str, Any] | None] = mapped_column()
 
     station: Mapped[Station] = relationship()
     unit: Mapped[Unit] = relationship()

@@ -4,6 +4,7 @@ compare tests (no bench needed)."""
 from __future__ import annotations
 
 from rig.metrology.decision import DecisionRule, decide
+from rig.records.signing import Signer
 from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
 from rig.spec import load_spec
 
@@ -56,7 +57,7 @@ def _phase_points(phase: str, gain: float, shift_ma: float) -> list[PointRecord]
 
 
 def make_run(store: ResultsStore, *, finish: bool = True, as_left_shift_ma: float = 0.0,
-             firmware: str = "2.4.1") -> int:
+             firmware: str = "2.4.1", signer: Signer | None = None, audit_head: dict | None = None) -> int:
     """A calibration run: as-found 3 % high, then calibrated (as left), both polarities."""
     run_id = store.start_run(
         kind="calibrate", station="line-1/st-3", slot=2, operator="alice", unit_serial="SN0042",
@@ -77,5 +78,6 @@ def make_run(store: ResultsStore, *, finish: bool = True, as_left_shift_ma: floa
         store.add_point(run_id, record)
     for key in ("dc_accuracy", "reading_current", "reading_voltage"):
         store.set_requirement_verdict(run_id, key, getattr(SPEC, key).clause, "PASS", 0.1)
-    store.finish_run(run_id, status="finished", verdict="PASS", message="calibrated")
+    store.finish_run(run_id, status="finished", verdict="PASS", message="calibrated", audit_head=audit_head,
+                     signer=signer)
     return run_id

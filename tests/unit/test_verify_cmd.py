@@ -23,10 +23,10 @@ def no_plots(monkeypatch):
 
 
 @pytest.fixture
-def reported(store, tmp_path):
-    """A finished run and its report: (run id, report path)."""
-    run_id = make_run(store)
-    return run_id, build_report(store, run_id, tmp_path / "reports").html
+def reported(store, tmp_path, station_key):
+    """A finished run and its report, both signed with the station key: (run id, report path)."""
+    run_id = make_run(store, signer=station_key)
+    return run_id, build_report(store, run_id, tmp_path / "reports", signer=station_key).html
 
 
 def verify(target, store, capsys) -> tuple[int, str, str]:
