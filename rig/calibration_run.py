@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from rig import run_findings
 from rig.keys import KeySource
 from rig.metrology.decision import DecisionRule, Verdict, worst_verdict
 from rig.procedures.accuracy import AccuracySweep
@@ -27,7 +28,7 @@ from rig.procedures.calibrate import (
     write_calibration,
 )
 from rig.procedures.characterise import RawPoint, characterisation_plan, characterise
-from rig.procedures.grid import accuracy_grid
+from rig.procedures.grid import GridPoint, accuracy_grid
 from rig.procedures.points import MeasuredPoint
 from rig.procedures.unit_events import UnitFault
 from rig.records.audit import AuditChainError, AuditLog
@@ -110,6 +111,7 @@ class _Run:
     def __init__(self, job: CalibrationJob, slot: OpenSlot) -> None:
         self.job, self.slot = job, slot
         self.points: list[MeasuredPoint] = []
+        self.findings: list[str] = []  # as-found trips and the like: the unit's history, no verdict
         ident = slot.dut.identity
         self.serial, self.firmware = ident.serial, ident.firmware
         self.settings = {
@@ -140,12 +142,25 @@ class _Run:
             raise RunAborted(f"slot {self.slot.number}: stopped by the operator")
 
     def sweep(self, phase: str) -> list[MeasuredPoint]:
-        # As found, the unit may be uncalibrated: stay where its worst errors cannot trip it.
-        grid = accuracy_grid(self.job.spec, self._load_max_power_w(), uncalibrated=phase == "as_found")
+        # As found, the unit may be uncalibrated: out of compliance, and a trip is a finding.
+        as_found = phase == "as_found"
+        grid = accuracy_grid(self.job.spec, self._load_max_power_w(), uncalibrated=as_found)
         self.job.progress.phase(phase.replace("_", "-"), len(grid) + sum(p.waveform == "DC" for p in grid) * 2)
         sweep = AccuracySweep(self.slot, self.job.spec, self.job.rule, phase, self.sink,
-                              before_reading=self.writer.barrier)
+                              before_reading=self.writer.barrier, on_trip=self._as_found_trip if as_found else None)
         return sweep.run(grid)
+
+    def _as_found_trip(self, point: GridPoint, fault: UnitFault) -> None:
+        self._record(run_findings.as_found_trip(point, fault, self.job.spec))
+
+    def _characterisation_trip(self, polarity: str, load_ohm: float, code: int, fault: UnitFault) -> None:
+        self._record(run_findings.characterisation_trip(polarity, load_ohm, code, fault, self.job.spec))
+
+    def _record(self, finding: run_findings.Finding) -> None:
+        """Stored before the procedure goes on, like any point."""
+        self.writer.submit(finding.record)
+        self.findings.append(finding.summary)
+        log.info("unit %s: %s (recorded)", self.serial, finding.summary)
 
     def _store_raw(self, point: RawPoint) -> None:
         """Characterisation data is measured data too: stored like any point (it has no verdict)."""
@@ -176,7 +191,8 @@ class _Run:
     def characterise_and_fit(self) -> CalibrationFit:
         plan = characterisation_plan(self.job.spec)
         self.job.progress.phase("characterise", 2 * len(plan))
-        raw = characterise(self.slot, self.job.spec, on_point=self._store_raw, before_reading=self.writer.barrier)
+        raw = characterise(self.slot, self.job.spec, on_point=self._store_raw, before_reading=self.writer.barrier,
+                           on_trip=self._characterisation_trip)
         self.raw_points = raw
         return fit_calibration(raw, self.job.spec, self.job.today)
 
@@ -242,20 +258,14 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     slot.arm_watchdog()
     before = slot.dut.read_calibration()
     _clear_latched_fault(run)
-    try:
-        run.sweep("as_found")
-    except UnitFault as exc:
-        if not exc.is_overcurrent:
-            raise  # a watchdog, a reboot, another cut-off: not a property of the unit's accuracy
-        # Only a unit with errors beyond the spec's uncalibrated maxima trips on the as-found grid.
-        _clear_fault(slot)
-        reason = f"{exc} (as found; its errors exceed what calibration is for): nothing written"
-        return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
+    # An over-current trip as found is recorded and the sweep goes on (AccuracySweep); anything else
+    # that cuts the output (a watchdog, a reboot, another cut-off) stops the run with its cause.
+    run.sweep("as_found")
     fit = run.characterise_and_fit()
     problems = bound_violations(fit.coefficients, job.spec)
     if problems:
         _store_calibration(run, before, fit, written=False, readback_ok=None, notes="; ".join(problems))
-        reason = str(CalibrationRefused(problems))
+        reason = _with_findings(str(CalibrationRefused(problems)), run)
         return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
     job.progress.phase("write", 1)
     try:
@@ -279,6 +289,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     verdict = "FAIL" if failing else "PASS"
     reason = ("as-left not inside the spec (with guard band) for: " + ", ".join(failing)) if failing else (
         "all as-left points inside the spec")
+    reason = _with_findings(reason, run)
     table = write_table(job.calibrations_dir, table_document(
         serial=run.serial, model=slot.dut.identity.model, firmware=run.firmware, day=job.today,
         station=job.station.name, slot=slot.number, operator=job.operator, run_id=run.run_id, verdict=verdict,
@@ -294,6 +305,10 @@ def _record_calibration_verdict(run: _Run, verdict: str, notes: str) -> None:
                                           None, notes=notes)
 
 
+def _with_findings(reason: str, run: _Run) -> str:
+    return reason + ("; findings: " + "; ".join(run.findings) if run.findings else "")
+
+
 def _store_calibration(run: _Run, before, fit: CalibrationFit, *, written: bool, readback_ok, notes: str) -> None:
     for record in calibration_records(before, fit, written=written, readback_ok=readback_ok, notes=notes):
         run.job.store.add_calibration(run.run_id, record)
@@ -307,10 +322,3 @@ def _clear_latched_fault(run: _Run) -> None:
     if fault:
         log.warning("unit %s arrived with fault %s latched: clearing it", run.serial, fault)
         run.slot.dut.clear()
-
-
-def _clear_fault(slot: OpenSlot) -> None:
-    try:
-        slot.dut.clear()
-    except Exception as exc:  # the output is off in FAULT either way
-        log.warning("could not clear the unit's fault: %s", exc)

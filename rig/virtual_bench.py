@@ -46,7 +46,9 @@ class VirtualBenchProcess:
         seed: int | None = None,
         faults: Sequence[str] = (),
         extra_args: Sequence[str] = (),
+        unit_errors: str | None = None,
     ) -> None:
+        """`unit_errors`: `rig bench --unit-errors` (corner:<i> or JSON), passed through as text."""
         args = [sys.executable, "-m", "rig.bench", "--slots", str(slots)]
         for serial in serials:
             args += ["--serial", serial]
@@ -54,6 +56,8 @@ class VirtualBenchProcess:
             args += ["--seed", str(seed)]
         for fault in faults:
             args += ["--fault", fault]
+        if unit_errors is not None:
+            args += ["--unit-errors", unit_errors]
         self.args = args + list(extra_args)
         self.process: subprocess.Popen[str] | None = None
         self.description: dict = {}

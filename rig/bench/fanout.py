@@ -25,7 +25,7 @@ class FanoutError(RuntimeError):
 
 
 def child_arguments(slot: int, serial: str, seed: int, faults: Sequence[str], comm_faults: Sequence[str],
-                    port_base: int | None) -> list[str]:
+                    port_base: int | None, unit_errors: str | None = None) -> list[str]:
     args = [sys.executable, "-m", "rig.bench", "--slots", "1", "--slot-number", str(slot), "--serial", serial,
             "--seed", str(seed)]
     for fault in faults:
@@ -34,6 +34,8 @@ def child_arguments(slot: int, serial: str, seed: int, faults: Sequence[str], co
         args += ["--comm-fault", fault]
     if port_base is not None:
         args += ["--port-base", str(port_base)]
+    if unit_errors is not None:
+        args += ["--unit-errors", unit_errors]
     return args
 
 

@@ -52,6 +52,12 @@ class CalibrationSet:
     def for_polarity(self, polarity: str) -> PolarityCal:
         return self.pos if polarity == "POS" else self.neg
 
+    def readings(self, polarity: str, i_code: int, v_code: int) -> tuple[float, float]:
+        """The unit's own current (mA) and voltage (V) readings from raw ADC codes, through the
+        coefficients in use: what MEAS? reports and what the cut-offs compare."""
+        cal = self.for_polarity(polarity)
+        return cal.adc_gain * i_code + cal.adc_offset, self.v_gain * v_code + self.v_offset
+
     def with_polarity(self, polarity: str, **changes: float) -> CalibrationSet:
         key = "pos" if polarity == "POS" else "neg"
         return replace(self, **{key: replace(self.for_polarity(polarity), **changes)})

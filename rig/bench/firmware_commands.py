@@ -189,10 +189,9 @@ def _meas(fw: Ix30Firmware, args: list[str]) -> str:
     expect_args(args, 0)
     polarity = fw.settings.polarity
     i_code, v_code = fw.circuit.adc_codes(polarity)
-    cal = fw.calibration.in_use
-    pol_cal = cal.for_polarity(polarity)
-    current_ma = (pol_cal.adc_gain * i_code + pol_cal.adc_offset) * fw.behaviour.reading_gain_factor
-    voltage_v = cal.v_gain * v_code + cal.v_offset
+    current_ma, voltage_v = fw.calibration.in_use.readings(polarity, i_code, v_code)
+    # The drift fault is in what MEAS? reports, not in the converter the cut-offs read through.
+    current_ma *= fw.behaviour.reading_gain_factor
     compliance = 1 if fw.circuit.in_compliance() else 0
     return f"OK {current_ma:.4f} {voltage_v:.3f} {compliance}"
 

@@ -297,15 +297,20 @@ class ControlCore:
             # Source switch open: only µA of leakage flow, nothing can trip; skip the model.
             self._cutoffs.reset()
             return
-        cal = self.calibration.in_use.for_polarity(self.settings.polarity)
+        polarity = self.settings.polarity
+        cal = self.calibration.in_use.for_polarity(polarity)
         raw = self._raw_code > 0
         target_ma = self.settings.target_ma
+        # The unit decides on its own readings (its reading errors, then its calibration in use).
+        i_code, v_code = self.circuit.reading_codes(reading.current_ma, reading.voltage_v, polarity)
+        own_ma, own_v = self.calibration.in_use.readings(polarity, i_code, v_code)
         sample = OutputSample(
-            current_ma=reading.current_ma,
-            voltage_v=reading.voltage_v,
+            current_ma=own_ma,
+            voltage_v=own_v,
             output_on=True,
             trip_setpoint_ma=None if raw else max(target_ma, self._ramp.output_ma),
             contact_setpoint_ma=(self._raw_code - cal.dac_offset) / cal.dac_gain if raw else target_ma,
+            true_voltage_v=reading.voltage_v,
         )
         fault = self._cutoffs.check(sample, now_s)
         if fault != FAULT_NONE:

@@ -1,5 +1,10 @@
 """Cut-off detection: over-current, loss of contact, over-voltage (dut-protocol.md section 1).
 
+As on a real unit, over-current and loss of contact are decided on the unit's own readings (with
+their errors: dut-protocol.md section 1, the paragraph after the table), so a unit whose reading errs
+trips off the nominal threshold; the over-voltage backstop holds the true output voltage (the 62 V
+limit is absolute).
+
 Pure logic over explicit times, so it can be tested without a clock: the firmware feeds one
 `OutputSample` per control tick and acts on the fault code returned.
 """
@@ -40,16 +45,18 @@ class Persistence:
 
 @dataclass(frozen=True)
 class OutputSample:
-    """What the cut-off hardware sees at one instant (magnitudes)."""
+    """What the cut-off logic sees at one instant (magnitudes)."""
 
-    current_ma: float
-    voltage_v: float
+    current_ma: float  # the unit's own current reading
+    voltage_v: float  # the unit's own voltage reading
     output_on: bool
     # The regulator's setpoint for the over-current threshold; None while a raw DAC code drives
     # (then only the absolute limit applies).
     trip_setpoint_ma: float | None
     # The setpoint the loss-of-contact rule compares the current with.
     contact_setpoint_ma: float
+    # The true output voltage, for the absolute over-voltage backstop (not a reading).
+    true_voltage_v: float
 
 
 class CutoffMonitor:
@@ -74,7 +81,7 @@ class CutoffMonitor:
         threshold_ma = self._overcurrent.threshold_ma(sample.trip_setpoint_ma)
         if self._over_i.update(sample.current_ma > threshold_ma, now_s):
             return FAULT_OVERCURRENT
-        if self._over_v.update(sample.voltage_v > self._overvoltage_v, now_s):
+        if self._over_v.update(sample.true_voltage_v > self._overvoltage_v, now_s):
             return FAULT_OVERVOLTAGE
         if self._contact_enabled and self._no_contact.update(self._no_contact_now(sample), now_s):
             return FAULT_LOSS_OF_CONTACT

@@ -28,6 +28,7 @@ from rig.bench.load import ResistanceDecade
 from rig.bench.physics import SlotCircuit, UnitErrors
 from rig.bench.scpi_server import ScpiServer
 from rig.bench.station_file import write_station_files
+from rig.bench.unit_errors import UnitErrorsError
 from rig.dut.framing import encode_frame
 from rig.spec import load_spec
 
@@ -103,12 +104,14 @@ class VirtualBench:
     def __init__(self, slots: int = 1, serials: Sequence[str] = (), seed: int = 0,
                  faults: Iterable[str] = (), port_base: int | None = None,
                  with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1,
-                 analyzer_dialect: AnalyzerDialect | None = None) -> None:
+                 analyzer_dialect: AnalyzerDialect | None = None, unit_errors: UnitErrors | None = None) -> None:
         """with_units=False: instruments and physics only, for tests that drive the circuit.
         comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot.
-        analyzer_dialect: what every slot's analyzer refuses beyond instruments.md's list."""
+        analyzer_dialect: what every slot's analyzer refuses beyond instruments.md's list.
+        unit_errors: every slot's unit gets these errors instead of ones drawn from its seed."""
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
+        self._unit_errors = unit_errors
         self.seed = seed
         self.first_slot = first_slot  # a slot process of a fan-out bench serves slot k alone
         self.port_base = port_base
@@ -117,6 +120,8 @@ class VirtualBench:
         self._serials = list(serials) + [SERIAL_FORMAT.format(FIRST_SERIAL_NUMBER + k)
                                          for k in range(len(serials), slots)]
         self._faults = parse_faults(faults, slots)
+        if unit_errors is not None and any("uncorrectable" in chosen for chosen in self._faults):
+            raise ValueError("--unit-errors and the uncorrectable fault both set the unit's errors: choose one")
         self._comm_faults = parse_comm_faults(comm_faults)
         self.slots: list[BenchSlot] = []
         self.control: ControlServer | None = None
@@ -140,7 +145,7 @@ class VirtualBench:
 
     def _build_slot(self, slot: int, serial: str, faults: frozenset[str]) -> None:
         scale = UNCORRECTABLE_ERROR_SCALE if "uncorrectable" in faults else 1.0
-        errors = UnitErrors.from_seed(derived_seed(serial, self.seed, "errors"), scale=scale)
+        errors = self._unit_errors or UnitErrors.from_seed(derived_seed(serial, self.seed, "errors"), scale=scale)
         circuit = SlotCircuit(errors, derived_seed(serial, self.seed, "noise"),
                               v_max_v=load_spec().compliance.v_max_nominal_v)
         instrument_seed = derived_seed(serial, self.seed, "instruments")
@@ -230,6 +235,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port-base", type=int, default=None)
     parser.add_argument("--comm-fault", action="append", default=[], metavar="NAME[:RATE]",
                         help="a communication/instrument fault on every slot (rig.bench.comm_faults)")
+    parser.add_argument("--unit-errors", default=None, metavar="corner:<i>|JSON",
+                        help="every unit's errors, explicitly: a corner of the stated uncalibrated maxima "
+                             "(0..15, rig.bench.unit_errors.UnitErrors.corner) or a JSON object")
     parser.add_argument("--slot-number", type=int, default=1, help=argparse.SUPPRESS)  # a fan-out child
     parser.add_argument("--one-process", action="store_true",
                         help="serve every slot in this process (default: one process per slot)")
@@ -253,10 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.slots > 1 and not args.one_process:
             bench = _fanout(args)
         else:
+            unit_errors = None if args.unit_errors is None else UnitErrors.parse(args.unit_errors)
             bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
                                  comm_faults=args.comm_fault, first_slot=args.slot_number,
-                                 analyzer_dialect=_analyzer_dialect(args))
-    except (UnknownFaultError, CommFaultError, ValueError) as exc:
+                                 analyzer_dialect=_analyzer_dialect(args), unit_errors=unit_errors)
+    except (UnknownFaultError, CommFaultError, UnitErrorsError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     stop = threading.Event()
@@ -289,8 +298,11 @@ def _fanout(args: argparse.Namespace) -> SlotProcesses:
                                    for k in range(len(args.serial), args.slots)]
     faults = parse_faults(args.fault, args.slots)
     parse_comm_faults(args.comm_fault)  # refused here, once, rather than by every child
+    if args.unit_errors is not None:
+        UnitErrors.parse(args.unit_errors)
     return SlotProcesses([
-        child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base)
+        child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base,
+                        args.unit_errors)
         + _analyzer_dialect(args).bench_options()
         for k in range(args.slots)
     ])

@@ -278,15 +278,21 @@ class SlotCircuit:
 
     def adc_codes(self, polarity: str) -> tuple[int, int]:
         """The unit's raw ADC codes of |I| and |V|, averaged over the last 20 ms."""
-        err = self.errors.for_polarity(polarity)
         now = self._clock()
         interval_s = ADC_WINDOW_S / ADC_WINDOW_POINTS
         current_a, voltage_v = self.sample(now - ADC_WINDOW_S + interval_s, interval_s,
                                            ADC_WINDOW_POINTS)
         i_ma = float(np.mean(np.abs(current_a))) * MA_PER_A
         v_v = float(np.mean(np.abs(voltage_v)))
-        i_code = (i_ma * (1.0 + err.reading_gain) + err.reading_offset_ma) / ADC_NOMINAL_MA_PER_COUNT
-        v_code = (v_v * (1.0 + self.errors.voltage_gain) + self.errors.voltage_offset_v)
+        return self.reading_codes(i_ma, v_v, polarity)
+
+    def reading_codes(self, current_ma: float, voltage_v: float, polarity: str) -> tuple[int, int]:
+        """The unit's raw ADC codes for true magnitudes |I| (mA) and |V| (V): its reading errors, then
+        the converter. The one place the reading path's physics lives: MEAS?/TEST:ADC? (20 ms mean)
+        and the firmware's cut-offs (each control period) both read through it."""
+        err = self.errors.for_polarity(polarity)
+        i_code = (current_ma * (1.0 + err.reading_gain) + err.reading_offset_ma) / ADC_NOMINAL_MA_PER_COUNT
+        v_code = (voltage_v * (1.0 + self.errors.voltage_gain) + self.errors.voltage_offset_v)
         v_code /= VADC_NOMINAL_V_PER_COUNT
         return _clamp_code(i_code), _clamp_code(v_code)
 

@@ -4,7 +4,8 @@ stated uncalibrated maxima (dut-protocol.md section 1)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -23,6 +24,14 @@ OUTPUT_NOISE_MA_RMS = 0.003
 RESIDUAL_MAX_UA = 3.0
 
 
+CORNER_COUNT = 16
+CORNER_PREFIX = "corner:"
+
+
+class UnitErrorsError(ValueError):
+    """An explicit unit-error description that cannot be used; the message names the field."""
+
+
 def check_polarity(polarity: str) -> str:
     if polarity not in POLARITIES:
         raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
@@ -36,6 +45,38 @@ class PolarityErrors:
     output_bow_ma: float  # INL: parabolic deviation from the endpoint line, max at mid-scale
     reading_gain: float  # relative error of the current ADC path
     reading_offset_ma: float
+
+
+_POLARITY_FIELDS = tuple(f.name for f in fields(PolarityErrors))
+
+
+def _corner_polarity(direction: float, bow_sign: float) -> PolarityErrors:
+    """Every error of one polarity at its stated maximum: gains and offsets of the output and of the
+    reading all with `direction`'s sign (the reading then errs the same way as the output), the bow
+    with its own sign."""
+    return PolarityErrors(
+        output_gain=direction * _UNCAL.output_gain_pct / PERCENT,
+        output_offset_ma=direction * _UNCAL.output_offset_ma,
+        output_bow_ma=bow_sign * _UNCAL.bow_pct_of_full_scale / PERCENT * FULL_SCALE_MA,
+        reading_gain=direction * _UNCAL.reading_gain_pct / PERCENT,
+        reading_offset_ma=direction * _UNCAL.reading_offset_ma,
+    )
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise UnitErrorsError(f"unit errors: {where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _polarity_from(data: object, where: str) -> PolarityErrors:
+    if not isinstance(data, dict):
+        raise UnitErrorsError(f"unit errors: {where} must be an object of {_POLARITY_FIELDS}")
+    unknown = sorted(set(data) - set(_POLARITY_FIELDS))
+    missing = sorted(set(_POLARITY_FIELDS) - set(data))
+    if unknown or missing:
+        raise UnitErrorsError(f"unit errors: {where}: unknown fields {unknown}, missing fields {missing}")
+    return PolarityErrors(**{name: _number(data[name], f"{where}.{name}") for name in _POLARITY_FIELDS})
 
 
 def _draw_polarity(rng: np.random.Generator, scale: float) -> PolarityErrors:
@@ -82,7 +123,46 @@ class UnitErrors:
             residual_ua=float(rng.uniform(0.0, RESIDUAL_MAX_UA)),
         )
 
+    @classmethod
+    def corner(cls, index: int) -> UnitErrors:
+        """One of the CORNER_COUNT corners of the stated uncalibrated maxima: per polarity, one bit
+        for the common sign of output and reading gain and offset, one for the bow's sign (index bits:
+        POS direction, POS bow, NEG direction, NEG bow; a set bit is negative). The voltage reading
+        errs at its maxima with POS's direction; noise and residual at their maxima."""
+        if not 0 <= index < CORNER_COUNT:
+            raise UnitErrorsError(f"unit errors: corner index must be 0..{CORNER_COUNT - 1}, got {index}")
+        sign = [-1.0 if index >> bit & 1 else 1.0 for bit in range(4)]
+        return cls(
+            pos=_corner_polarity(sign[0], sign[1]),
+            neg=_corner_polarity(sign[2], sign[3]),
+            voltage_gain=sign[0] * VOLTAGE_GAIN_MAX,
+            voltage_offset_v=sign[0] * VOLTAGE_OFFSET_MAX_V,
+            noise_ma_rms=OUTPUT_NOISE_MA_RMS,
+            residual_ua=RESIDUAL_MAX_UA,
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> UnitErrors:
+        """`corner:<index>` (see corner) or a JSON object with every field of UnitErrors, `pos` and
+        `neg` being objects of PolarityErrors' fields; explicit values are not limited to the maxima
+        (a unit outside them is a test case too)."""
+        if text.startswith(CORNER_PREFIX):
+            index = text[len(CORNER_PREFIX):]
+            if not index.isdigit():
+                raise UnitErrorsError(f"unit errors: corner index must be an integer, got {index!r}")
+            return cls.corner(int(index))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UnitErrorsError(f"unit errors: neither corner:<index> nor JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise UnitErrorsError("unit errors: JSON must be an object")
+        names = [f.name for f in fields(cls)]
+        unknown, missing = sorted(set(data) - set(names)), sorted(set(names) - set(data))
+        if unknown or missing:
+            raise UnitErrorsError(f"unit errors: unknown fields {unknown}, missing fields {missing}")
+        values = {name: _number(data[name], name) for name in names if name not in ("pos", "neg")}
+        return cls(pos=_polarity_from(data["pos"], "pos"), neg=_polarity_from(data["neg"], "neg"), **values)
+
     def for_polarity(self, polarity: str) -> PolarityErrors:
         return self.pos if check_polarity(polarity) == "POS" else self.neg
-
-

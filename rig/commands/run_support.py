@@ -30,6 +30,8 @@ def add_station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench-slots", type=int, default=1, help="virtual bench only: number of slots")
     parser.add_argument("--bench-seed", type=int, default=None, help="virtual bench only: seed of the units' errors")
     parser.add_argument("--bench-fault", action="append", default=[], help="virtual bench only: a fault to switch on")
+    parser.add_argument("--bench-unit-errors", default=None, metavar="corner:<i>|JSON",
+                        help="virtual bench only: the unit's errors, explicitly (rig bench --unit-errors)")
 
 
 @dataclass
@@ -50,7 +52,8 @@ def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
     signer = load_signer(None)  # the embedded bench: signed when RIG_SIGNING_KEY is set
     serials = [args.serial] if args.serial else []
     with VirtualBenchProcess(
-        slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault
+        slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault,
+        unit_errors=args.bench_unit_errors,
     ) as bench:
         yield StationContext(bench.station, bench.keys, signer)
 

@@ -2,6 +2,12 @@
 
 Runs normal sessions (the calibrated path a patient gets), in test mode only for the fast ramp
 (`TEST:RAMP`), so a sweep of ~100 points takes seconds instead of minutes.
+
+An uncalibrated unit decides its over-current cut-off on its own, uncalibrated reading, so a unit
+inside the stated maxima may trip at any setpoint of the grid (grid.safe_uncalibrated). Given
+`on_trip`, such a trip is the unit's as-found history, not a reason to stop: it is handed to
+`on_trip` with the point the sweep was at, cleared, and the rest of that band (the setpoint and above,
+same polarity and waveform) is left out.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ def voltage_meter(figures: ModelFigures, upper_v: float) -> MeterAccuracy:
     return MeterAccuracy(rng.gain_pct, rng.offset_v, rng.resolution_v, "V", name)
 
 
+def _band(point: GridPoint) -> tuple:
+    """What a session keeps: polarity and waveform (with its shape)."""
+    return (point.polarity, point.waveform, point.freq_hz, point.duty_pct)
+
+
 def wait_until_idle(slot: OpenSlot, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while (state := slot.dut.state()).state not in IDLE_STATES:
@@ -87,12 +98,15 @@ class AccuracySweep:
         sink: PointSink,
         on_point: Callable[[MeasuredPoint], None] = lambda p: None,
         before_reading: Callable[[], None] = lambda: None,
+        on_trip: Callable[[GridPoint, UnitFault], None] | None = None,
     ) -> None:
         self.slot, self.spec, self.rule, self.phase = slot, spec, rule, phase
         self.sink, self.on_point = sink, on_point
         # Runs right before each reading: a sink that commits in the background waits here, so each
         # point is stored before the next is taken while the commit overlaps the settling.
         self.before_reading = before_reading
+        self.on_trip = on_trip
+        self._tripped_at_ma: dict[tuple, float] = {}  # band -> setpoint where the unit tripped
         self.events = UnitEventWatch(slot.dut)
         ammeter_id = slot.station.slot(slot.number).ammeter.instrument
         self.figures = slot.station.figures(ammeter_id)
@@ -119,18 +133,34 @@ class AccuracySweep:
         taken: list[MeasuredPoint] = []
         try:
             for point in grid:
-                self.goto(point)
-                taken += self.measure(point)
+                if _band(point) in self._tripped_at_ma and point.setpoint_ma >= self._tripped_at_ma[_band(point)]:
+                    continue
+                try:
+                    self.goto(point)
+                    taken += self.measure(point)
+                except UnitFault as exc:
+                    if self.on_trip is None or not exc.is_overcurrent:
+                        raise
+                    self._after_trip(point, exc)
         finally:
             self.finish()
         return taken
+
+    def _after_trip(self, point: GridPoint, fault: UnitFault) -> None:
+        """Hand the trip on (stored before the sweep goes on), clear it, leave out the rest of the band."""
+        self.on_trip(point, fault)
+        self.slot.dut.clear()
+        self.events.restart()
+        self._tripped_at_ma[_band(point)] = point.setpoint_ma
+        # The fault ended the session: the next point starts a new one.
+        self._group, self._load_ohm, self._setpoint_ma = None, None, 0.0
 
     def goto(self, point: GridPoint) -> None:
         """Bring the unit and the load to a grid point from wherever they are, the safe way round:
         a new polarity or waveform ends the session first; a new load is switched with the output at
         the lower of the two setpoints."""
         dut = self.slot.dut
-        group = (point.polarity, point.waveform, point.freq_hz, point.duty_pct)
+        group = _band(point)
         if group != self._group:
             self._end_session()
             self.slot.ammeter.set_current_range_a(self.spec.setpoint.max_ma / MA_PER_A)

@@ -2,7 +2,10 @@
 
 Calibration is bypassed in this mode, so the codes are chosen from the nominal coefficients and the
 spec's worst uncalibrated errors such that even the most generous unit stays below the absolute
-over-current limit (a raw code is only guarded by that limit, dut-protocol.md section 3).
+over-current limit (a raw code is only guarded by that limit, dut-protocol.md section 3), which the
+unit compares with its own reading: output high and reading high. A unit beyond the maxima may still
+trip; the codes from there on are left out for that polarity (the fit uses what was measured, and its
+coefficients then name what is out of bounds).
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rig.procedures.acquire import dc_acquisition, take_reading
-from rig.procedures.grid import POLARITIES
-from rig.procedures.unit_events import UnitEventWatch
+from rig.procedures.grid import POLARITIES, max_nominal_read_below
+from rig.procedures.unit_events import UnitEventWatch, UnitFault
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 from rig.units import MA_PER_A
@@ -26,7 +29,7 @@ CURRENT_LOAD_OHM = 1000.0
 VOLTAGE_LOAD_OHM = 10000.0
 CURRENT_FRACTIONS = (0.0167, 0.033, 0.067, 0.167, 0.33, 0.5, 0.67, 0.83, 1.0)  # of the safe maximum
 VOLTAGE_TARGETS_FRACTION_OF_V_MAX = (0.5, 0.9)
-MARGIN_MA = 0.5  # kept from the absolute over-current limit on top of the worst-case unit errors
+MARGIN_MA = 0.5  # kept from the absolute over-current limit on top of the worst-case unit reading
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,9 @@ class RawPoint:
 
 
 def safe_max_nominal_ma(spec: ProductSpec) -> float:
-    """The highest nominal current a raw code may ask for on a worst-case uncalibrated unit."""
-    unc = spec.uncalibrated
-    full_scale_ma = spec.calibration_nominal.dac_code_max / spec.calibration_nominal.dac_gain
-    bow_ma = unc.bow_pct_of_full_scale / 100.0 * full_scale_ma
-    ceiling = spec.overcurrent.absolute_ma - MARGIN_MA - unc.output_offset_ma - bow_ma
-    return min(spec.setpoint.max_ma, ceiling / (1.0 + unc.output_gain_pct / 100.0))
+    """The highest nominal current a raw code may ask for: a worst-case uncalibrated unit's reading
+    of it stays MARGIN_MA below the absolute over-current limit."""
+    return min(spec.setpoint.max_ma, max_nominal_read_below(spec.overcurrent.absolute_ma - MARGIN_MA, spec))
 
 
 def code_for(spec: ProductSpec, nominal_ma: float) -> int:
@@ -72,9 +72,13 @@ def characterise(
     spec: ProductSpec,
     on_point: Callable[[RawPoint], None] = lambda p: None,
     before_reading: Callable[[], None] = lambda: None,
+    on_trip: Callable[[str, float, int, UnitFault], None] | None = None,
 ) -> list[RawPoint]:
     """Drive each planned code in test mode, read the analyzer and the unit's ADC codes.
-    `before_reading` runs before each reading (the run's barrier: the previous point is stored)."""
+    `before_reading` runs before each reading (the run's barrier: the previous point is stored).
+    `on_trip(polarity, load_ohm, code, fault)`: given, an over-current trip (a unit beyond the stated
+    maxima) is handed to it and cleared, and that polarity's codes from there up are left out;
+    without it, the trip stops the characterisation."""
     dut, figures = slot.dut, slot.station.figures(slot.station.slot(slot.number).ammeter.instrument)
     acquisition = dc_acquisition(figures)
     slot.ammeter.set_current_range_a(spec.setpoint.max_ma / MA_PER_A)
@@ -88,7 +92,10 @@ def characterise(
             dut.set_polarity(polarity)
             dut.set_mode_dc()  # a raw code drives the waveform in force: a pulsed one would read low
             current_load = None
+            tripped_code: int | None = None
             for load, code in plan:
+                if tripped_code is not None and code >= tripped_code:
+                    continue
                 if load != current_load:
                     dut.test_dac(0)
                     slot.load.set_resistance_ohm(load)
@@ -98,7 +105,16 @@ def characterise(
                 before_reading()
                 reading = take_reading(slot.ammeter, acquisition)
                 i_code, v_code = dut.test_adc()
-                events.check(f"characterisation at code {code} ({polarity}, {load:g} ohm)")
+                try:
+                    events.check(f"characterisation at code {code} ({polarity}, {load:g} ohm)")
+                except UnitFault as exc:
+                    if on_trip is None or not exc.is_overcurrent:
+                        raise
+                    on_trip(polarity, load, code, exc)
+                    dut.clear()
+                    events.restart()
+                    tripped_code = code
+                    continue
                 point = RawPoint(polarity, load, code, abs(reading.current_ma), abs(reading.voltage_v),
                                  i_code, v_code)
                 points.append(point)

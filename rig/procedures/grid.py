@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from rig.spec import ProductSpec
+from rig.units import MA_PER_A
 
 POLARITIES = ("POS", "NEG")
 # Setpoints spread over the accuracy range: both ends, and the decades between.
@@ -49,18 +50,52 @@ def load_power_ok(setpoint_ma: float, load_ohm: float, spec: ProductSpec, max_po
     return current_a * current_a * load_ohm <= max_power_w
 
 
+def _bow_ma(spec: ProductSpec) -> float:
+    nominal = spec.calibration_nominal
+    full_scale_ma = nominal.dac_code_max / nominal.dac_gain
+    return spec.uncalibrated.bow_pct_of_full_scale / 100.0 * full_scale_ma
+
+
 def worst_uncalibrated_ma(setpoint_ma: float, spec: ProductSpec) -> float:
     """The most an uncalibrated unit may drive for a setpoint (spec's stated maximum errors)."""
-    unc, nominal = spec.uncalibrated, spec.calibration_nominal
-    full_scale_ma = nominal.dac_code_max / nominal.dac_gain
-    bow_ma = unc.bow_pct_of_full_scale / 100.0 * full_scale_ma
-    return setpoint_ma * (1.0 + unc.output_gain_pct / 100.0) + unc.output_offset_ma + bow_ma
+    unc = spec.uncalibrated
+    return setpoint_ma * (1.0 + unc.output_gain_pct / 100.0) + unc.output_offset_ma + _bow_ma(spec)
+
+
+def worst_uncalibrated_reading_ma(setpoint_ma: float, spec: ProductSpec) -> float:
+    """The highest current reading an uncalibrated unit may report for a setpoint: its output at its
+    highest, read by a reading path at its highest (dut-protocol.md section 1: the unit compares this
+    reading, not the true current, with its over-current threshold). Either sign, either polarity:
+    the maxima are magnitudes. No overshoot term: the as-found sweep only ramps up to a setpoint
+    (first-order settling from below, instruments.md section 3) and never takes the unit out of
+    compliance (its grid leaves out the points where such a unit could reach it)."""
+    unc = spec.uncalibrated
+    return worst_uncalibrated_ma(setpoint_ma, spec) * (1.0 + unc.reading_gain_pct / 100.0) + unc.reading_offset_ma
+
+
+def max_nominal_read_below(limit_ma: float, spec: ProductSpec) -> float:
+    """The highest nominal current whose worst uncalibrated reading stays at or below `limit_ma`
+    (worst_uncalibrated_reading_ma inverted): what a raw DAC code may ask for under an absolute limit."""
+    unc = spec.uncalibrated
+    output_ma = (limit_ma - unc.reading_offset_ma) / (1.0 + unc.reading_gain_pct / 100.0)
+    return (output_ma - unc.output_offset_ma - _bow_ma(spec)) / (1.0 + unc.output_gain_pct / 100.0)
 
 
 def safe_uncalibrated(setpoint_ma: float, spec: ProductSpec) -> bool:
-    """Whether an uncalibrated unit stays below its own over-current trip at this setpoint: as-found
-    points above it would (rightly) trip the unit instead of measuring its error."""
-    return worst_uncalibrated_ma(setpoint_ma, spec) < spec.overcurrent.threshold_ma(setpoint_ma)
+    """Whether every unit inside the stated uncalibrated maxima reads below its own over-current
+    threshold at this setpoint. At the maxima no setpoint of the grid is (the output's +5 % +0.3 mA
+    read +3 % +0.1 mA exceeds both the 10 % and the 0.5 mA margin), so the as-found sweep cannot
+    avoid trips by leaving points out: it records a trip as a finding of the unit (AccuracySweep).
+    A trip where this is True shows errors beyond the stated maxima."""
+    return worst_uncalibrated_reading_ma(setpoint_ma, spec) < spec.overcurrent.threshold_ma(setpoint_ma)
+
+
+def compliance_free_uncalibrated(setpoint_ma: float, load_ohm: float, spec: ProductSpec) -> bool:
+    """Whether a unit at the stated maxima stays below the compliance voltage at this point. In
+    compliance its output is voltage-limited (no accuracy to find), and leaving compliance re-ramps
+    with an overshoot the spec allows (up to 0.5 mA for 10 ms, longer than the cut-off's 5 ms)."""
+    return worst_uncalibrated_ma(setpoint_ma, spec) / MA_PER_A * load_ohm < (
+        spec.dc_accuracy.max_fraction_of_v_max * spec.compliance.v_max_nominal_v)
 
 
 def accuracy_grid(
@@ -73,8 +108,9 @@ def accuracy_grid(
 ) -> list[GridPoint]:
     """Loads x setpoints x polarities x waveforms inside the spec's accuracy domain.
 
-    `uncalibrated`: leave out the setpoints an uncalibrated unit could drive into its own
-    over-current trip (see safe_uncalibrated).
+    `uncalibrated`: leave out the points where an uncalibrated unit could reach compliance (see
+    compliance_free_uncalibrated). Over-current trips on the unit's own reading cannot be planned
+    away (see safe_uncalibrated): the as-found sweep records them as findings.
 
     Ordered for the bench: per polarity and waveform, setpoints ascending and, at each setpoint, the
     loads ascending. The output then only ramps up within a session: a ramp down passes through the
@@ -88,7 +124,7 @@ def accuracy_grid(
             for load in finite_loads:
                 if not (spec.in_dc_accuracy_domain(sp, load) and load_power_ok(sp, load, spec, max_power_w)):
                     continue
-                if uncalibrated and not safe_uncalibrated(sp, spec):
+                if uncalibrated and not compliance_free_uncalibrated(sp, load, spec):
                     continue
                 points.append(GridPoint(polarity, "DC", load, sp))
         if not include_pulsed:
@@ -103,7 +139,7 @@ def accuracy_grid(
                 for load in PULSED_LOADS_OHM:
                     if not (spec.in_dc_accuracy_domain(sp, load) and load_power_ok(sp, load, spec, max_power_w)):
                         continue
-                    if uncalibrated and not safe_uncalibrated(sp, spec):
+                    if uncalibrated and not compliance_free_uncalibrated(sp, load, spec):
                         continue
                     points.append(GridPoint(polarity, "PULSED", load, sp, freq, duty))
     return points

@@ -29,11 +29,12 @@ class FakeClock:
 
 class Unit:
     def __init__(
-        self, faults: frozenset[str] = frozenset(), load_ohm: float = 1000.0, seed: int = 7
+        self, faults: frozenset[str] = frozenset(), load_ohm: float = 1000.0, seed: int = 7,
+        errors: UnitErrors | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.circuit = SlotCircuit(
-            UnitErrors.from_seed(seed), seed, SPEC.compliance.v_max_nominal_v, clock=self.clock
+            errors or UnitErrors.from_seed(seed), seed, SPEC.compliance.v_max_nominal_v, clock=self.clock
         )
         self.circuit.set_load(load_ohm)
         self.frames: list[bytes] = []

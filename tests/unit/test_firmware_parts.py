@@ -58,7 +58,7 @@ def test_each_firmware_fault_changes_exactly_one_thing() -> None:
 
 
 def _sample(current_ma: float, voltage_v: float, setpoint_ma: float | None = 10.0) -> OutputSample:
-    return OutputSample(current_ma, voltage_v, True, setpoint_ma, setpoint_ma or 0.0)
+    return OutputSample(current_ma, voltage_v, True, setpoint_ma, setpoint_ma or 0.0, voltage_v)
 
 
 def test_overcurrent_needs_persistence() -> None:
