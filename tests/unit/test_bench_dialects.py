@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from rig.bench import launcher
 from rig.bench.analyzer import AnalyzerDialect, PowerAnalyzer
 from rig.bench.physics import SlotCircuit, UnitErrors
 from rig.spec import load_spec
@@ -63,3 +64,11 @@ def test_analyzer_without_compound_refuses_the_whole_line(no_compound: PowerAnal
 def test_dialect_gives_its_bench_options() -> None:
     assert AnalyzerDialect().bench_options() == []
     assert AnalyzerDialect(False, False).bench_options() == ["--analyzer-no-format", "--analyzer-no-compound"]
+
+
+def test_fanout_slot_processes_get_the_dialect_options() -> None:
+    args = launcher._arguments(["--slots", "2", "--analyzer-no-compound", "--analyzer-no-format"])
+    children = launcher._fanout(args).arguments  # the command lines only: nothing is started
+    assert len(children) == 2
+    for child in children:
+        assert "--analyzer-no-compound" in child and "--analyzer-no-format" in child
