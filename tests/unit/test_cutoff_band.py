@@ -17,7 +17,7 @@ import pytest
 from rig.dut.errors import DutCommandError
 from rig.instruments.analyzer import Trace
 from rig.metrology.decision import DecisionRule
-from rig.procedures.cutoffs import overcurrent
+from rig.procedures.cutoffs import contact, overcurrent
 from rig.procedures.cutoffs import trace_analysis as ta
 from rig.procedures.cutoffs.context import CutoffContext
 from rig.spec import load_spec
@@ -47,9 +47,10 @@ def runaway_trace(level_ma: float, *, dwell_s: float = 0.005, off_after_trip_s: 
 
 
 class FakeDut:
-    """Answers the over-current procedure as a unit that trips and latches would."""
+    """Answers a cut-off procedure as a unit that trips on `code` and latches it would."""
 
-    def __init__(self) -> None:
+    def __init__(self, code: int, name: str) -> None:
+        self.code, self.name = code, name
         self.state_now = "TEST"
         self.injection = "NONE"
 
@@ -61,14 +62,13 @@ class FakeDut:
 
     def test_inject(self, fault: str) -> None:
         self.injection = fault
-        if fault == "RUNAWAY":
-            self.state_now = "FAULT"
 
     def wait_for_event(self, prefix: str, timeout_s: float):
-        return SimpleNamespace(body="!FAULT 1 OVERCURRENT")
+        self.state_now = "FAULT"
+        return SimpleNamespace(body=f"!FAULT {self.code} {self.name}")
 
     def fault(self) -> tuple[int, str]:
-        return (1, "OVERCURRENT") if self.state_now == "FAULT" else (0, "NONE")
+        return (self.code, self.name) if self.state_now == "FAULT" else (0, "NONE")
 
     def state(self):
         return SimpleNamespace(state=self.state_now)
@@ -83,18 +83,21 @@ class _Quiet:
     def __getattr__(self, name: str):
         return lambda *args, **kwargs: None
 
+    def measure_current_a(self) -> float:
+        return 0.0
 
-def fake_context(rule: DecisionRule, points: list) -> CutoffContext:
+
+def fake_context(rule: DecisionRule, points: list, dut: FakeDut) -> CutoffContext:
     analyzer = default_models()["N6705C"]
     station = SimpleNamespace(figures=lambda instrument: analyzer,
                               slot=lambda number: SimpleNamespace(ammeter=SimpleNamespace(instrument="pa1")))
-    slot = SimpleNamespace(station=station, number=1, dut=FakeDut(), ammeter=_Quiet(), load=_Quiet(),
-                           settle_after_setpoint_s=0.0, make_safe=lambda: None)
+    slot = SimpleNamespace(station=station, number=1, dut=dut, ammeter=_Quiet(), load=_Quiet(),
+                           settle_after_setpoint_s=0.0, settle_after_load_s=0.0, make_safe=lambda: None)
     return CutoffContext(slot, SPEC, rule, points.append)
 
 
-def run_overcurrent(monkeypatch, trace: Trace, rule: DecisionRule) -> dict[str, object]:
-    """The over-current procedure on `trace`: its points by figure (cutoff-time, trip-level, ...)."""
+def fake_capture(monkeypatch, module, trace: Trace) -> None:
+    """The procedure's capture returns `trace`."""
 
     class Capture:
         def __init__(self, *args, **kwargs) -> None:
@@ -106,9 +109,14 @@ def run_overcurrent(monkeypatch, trace: Trace, rule: DecisionRule) -> dict[str, 
         def trigger_and_fetch(self) -> Trace:
             return trace
 
-    monkeypatch.setattr(overcurrent, "RigTriggeredCapture", Capture)
+    monkeypatch.setattr(module, "RigTriggeredCapture", Capture)
+
+
+def run_overcurrent(monkeypatch, trace: Trace, rule: DecisionRule) -> dict[str, object]:
+    """The over-current procedure on `trace`: its points by figure (cutoff-time, trip-level, ...)."""
+    fake_capture(monkeypatch, overcurrent, trace)
     stored: list = []
-    result = overcurrent.measure(fake_context(rule, stored), SETPOINT_MA)
+    result = overcurrent.measure(fake_context(rule, stored, FakeDut(1, "OVERCURRENT")), SETPOINT_MA)
     assert [p.name for p in stored] == [p.name for p in result.points]  # each point reached the sink
     return {p.name.removeprefix(f"overcurrent-{SETPOINT_MA:g}mA-"): p for p in result.points}
 
@@ -184,3 +192,46 @@ def test_trip_instants_count_the_cutoff_from_the_latest_instant_a_healthy_unit_c
     # Never switched off: no finite cut-off time.
     on = Trace(overcurrent.INTERVAL_S, 0, np.linspace(0.010, 0.034, 500), None)
     assert ta.trip_instants(on.time_s, on.current_a * 1000.0, band, persist_s, off_ma).cutoff_s == math.inf
+
+
+def contact_trace(rise_s: float, off_after_s: float, *, v_max_v: float = 60.0) -> Trace:
+    """Loss of contact at 50 ms: the current drops to almost 0 at once, the terminal voltage climbs
+    from its value on the load to `v_max_v` in `rise_s` (a load with capacitance), and the output is off
+    (0 V) `off_after_s` after the voltage passed the top of the band a healthy unit can see."""
+    interval_s = contact.INTERVAL_S
+    t = np.arange(0.0, 0.6, interval_s)
+    lost_s = 0.050
+    on_load_v = contact.SETPOINT_MA / 1000.0 * contact.LOAD_OHM
+    current_ma = np.where(t < lost_s, contact.SETPOINT_MA, 0.008)
+    voltage_v = np.where(t < lost_s, on_load_v,
+                         np.minimum(v_max_v, on_load_v + (v_max_v - on_load_v) * (t - lost_s) / rise_s))
+    high_v = SPEC.contact_voltage_band_v()[1]
+    off_s = lost_s + (high_v - on_load_v) / (v_max_v - on_load_v) * rise_s + off_after_s
+    voltage_v = np.where(t < off_s, voltage_v, 0.0)
+    return Trace(interval_s, 0, current_ma / 1000.0, voltage_v)
+
+
+def run_contact(monkeypatch, trace: Trace, rule: DecisionRule) -> dict[str, object]:
+    fake_capture(monkeypatch, contact, trace)
+    stored: list = []
+    result = contact.measure(fake_context(rule, stored, FakeDut(2, "LOSS_OF_CONTACT")))
+    return {p.name: p for p in result.points}
+
+
+def test_loss_of_contact_time_counts_from_the_latest_instant_a_healthy_unit_sees_it(monkeypatch):
+    """A load with capacitance: the voltage takes 30 ms to reach V_max. A unit whose reading is 0.77 V
+    low sees 57.0 V only when the true voltage is 57.77 V, and is off 295 ms later: healthy. Counted
+    from the current's drop, as before, it looked 324 ms late."""
+    limit_s = SPEC.loss_of_contact.persist_s + SPEC.loss_of_contact.off_within_s
+    points = run_contact(monkeypatch, contact_trace(0.030, 0.295), DecisionRule.GUARD_BAND)
+    off_time = points["loss-of-contact-off-time"]
+    assert off_time.decision.passed
+    assert off_time.measured == pytest.approx(0.295, abs=contact.INTERVAL_S)
+    late = run_contact(monkeypatch, contact_trace(0.030, limit_s + 0.004), DecisionRule.GUARD_BAND)
+    assert not late["loss-of-contact-off-time"].decision.passed
+
+
+def test_loss_of_contact_when_the_voltage_stops_below_the_bands_top(monkeypatch):
+    """A unit limited at 57.5 V: counted from the voltage entering the band (the earliest instant)."""
+    points = run_contact(monkeypatch, contact_trace(0.030, 0.200, v_max_v=57.5), DecisionRule.GUARD_BAND)
+    assert points["loss-of-contact-off-time"].decision.passed
