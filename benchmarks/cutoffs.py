@@ -3,11 +3,12 @@
 Two figures:
 - in-process (`run_suite`, also used by benchmarks/cycle.py): the suite's steps (rig/procedures/cutoffs/
   suite.py, the test module's procedures and parameters) on an open slot, each ended as the test
-  fixture ends it, every point stored; the bench's start is not timed.
+  fixture ends it, every point stored; the bench's start is not timed, nor the calibration the suite
+  needs first (it judges a calibrated unit: printed on its own line).
 - under pytest (`pytest tests/hil/test_cutoffs.py` in a subprocess on a fresh virtual bench, as the line
   runs it, without an HTML report): set-up, call and teardown of every test from `--durations=0`, less
-  the session's own set-up and teardown (starting and stopping the bench, opening the slot), which
-  fall on the first test's set-up and the last test's teardown.
+  the session's own set-up and teardown (starting and stopping the bench, opening the slot, calibrating
+  the fresh unit), which fall on the first test's set-up and the last test's teardown.
 The floor is what a conforming unit and the bench's instruments need at the suite's own parameters: ramp
 times, detection windows and the timer, and around them the load switching, the session's requests at the
 line rate, the settling, the captures' windows after their trigger and the residual readings' integration;
@@ -21,6 +22,7 @@ pytest figure; the in-process one with --no-pytest).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from floor import SET_EXCHANGE, serial_exchange_s
 
+from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.metrology.decision import DecisionRule
 from rig.procedures.cutoffs import compliance_voltage, contact, overcurrent, ramp, recovery, residual, timer
 from rig.procedures.cutoffs.context import TEST_RAMP_MAX_MA_PER_S, CutoffContext, end_session
@@ -169,6 +172,13 @@ def main() -> int:
     floor = sum(floors.values())
     with tempfile.TemporaryDirectory() as tmp, VirtualBenchProcess() as bench, \
             ResultsStore(f"sqlite:///{tmp}/cutoffs.sqlite") as store, open_slot(bench.station, 1) as slot:
+        # The suite judges a calibrated unit (tests/hil: `cutoff_context`); the bench's is fresh.
+        job = CalibrationJob(station=bench.station, slot=1, keys=bench.keys, spec=spec, store=store,
+                             calibrations_dir=Path(tmp), today=dt.date.today())
+        started = time.monotonic()
+        calibration = calibrate_slot(job, slot)
+        print(f"calibration first (not timed with the suite): {calibration.verdict} "
+              f"{time.monotonic() - started:.1f} s")
         slot.arm_watchdog()
         in_process_s, _ = run_suite(slot, store, spec)
     print(f"in-process suite_s={in_process_s:.1f} floor_s={floor:.1f} ratio={in_process_s / floor:.2f}")

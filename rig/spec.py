@@ -212,6 +212,28 @@ class ProductSpec(_Section):
     calibration_bounds: CalibrationBounds
     calibration_nominal: CalibrationNominal
 
+    # The unit decides its over-current and loss-of-contact cut-offs on its own readings
+    # (dut-protocol.md section 1, the paragraph after the table): the true current or voltage at which
+    # a healthy unit acts lies within its reading tolerance of the stated threshold, read at the
+    # threshold (at 10 mA: 11.0 -/+ (1 % x 11.0 + 0.05) = 10.84 .. 11.16 mA). The 62.0 V limit stays absolute.
+    def overcurrent_trip_band_ma(self, setpoint_ma: float | None) -> tuple[float, float]:
+        """(low, high) true current at which a healthy unit's over-current cut-off acts."""
+        threshold_ma = self.overcurrent.threshold_ma(setpoint_ma)
+        widening_ma = self.reading_current.tolerance_ma(threshold_ma)
+        return threshold_ma - widening_ma, threshold_ma + widening_ma
+
+    def contact_voltage_band_v(self) -> tuple[float, float]:
+        """(low, high) true output voltage at which a healthy unit sees its loss-of-contact voltage."""
+        threshold_v = self.loss_of_contact.voltage_fraction_of_v_max * self.compliance.v_max_nominal_v
+        widening_v = self.reading_voltage.tolerance_v(threshold_v)
+        return threshold_v - widening_v, threshold_v + widening_v
+
+    def contact_current_band_ma(self, setpoint_ma: float) -> tuple[float, float]:
+        """(low, high) true current below which a healthy unit sees its loss-of-contact current."""
+        threshold_ma = self.loss_of_contact.current_fraction_of_setpoint * setpoint_ma
+        widening_ma = self.reading_current.tolerance_ma(threshold_ma)
+        return threshold_ma - widening_ma, threshold_ma + widening_ma
+
     def in_dc_accuracy_domain(self, setpoint_ma: float, load_ohm: float) -> bool:
         """Where the DC accuracy row applies: setpoint range and setpoint × R ≤ 0.95 × V_max."""
         acc = self.dc_accuracy

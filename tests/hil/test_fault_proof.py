@@ -10,11 +10,13 @@ needs the virtual bench, never a real station.
 What each run selects, and why: the whole cut-off suite always (so "no other requirement fails" is
 shown over all of it); `test_calibration_passes` only where the fault is one that calibration's as-left
 verification catches (a drifted reading, an uncorrectable unit) and on the healthy unit. The cut-off
-suite does not calibrate first (see `cutoff_context`), so the cut-off-only runs skip a 25 s
-calibration each. The uncorrectable unit is a unit fault, not a firmware one: it cannot be calibrated,
-so only the calibration test is run on it (the cut-offs of a unit 30 % out say nothing new). The
-unit whose CAL:SAVE does not store differs from a healthy one only in CAL:SAVE, which the cut-off suite
-never sends: only the calibration test is run on it.
+suite judges a calibrated unit (its trip levels against the band of the unit's reading tolerance), so
+every run calibrates its fresh bench unit first (`cutoff_context`, `calibrated_slot`), about 25 s
+more for each cut-off-only run; two at a time keep the proof's wall time to about half the sum. The
+uncorrectable unit is a unit fault, not a firmware one: it cannot be calibrated, so only the
+calibration test is run on it (the cut-offs of a unit 30 % out say nothing new). The unit whose
+CAL:SAVE does not store differs from a healthy one only in CAL:SAVE, which the cut-off suite never
+sends: only the calibration test is run on it.
 """
 
 from __future__ import annotations

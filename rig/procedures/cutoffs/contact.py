@@ -5,6 +5,17 @@ latched, the output still off when the contact returns, and no restart on CLEAR 
 Into an open circuit the current is zero at once; the output being on shows as the voltage at the
 terminals, so "off" is the voltage below what the off level (0.1 mA) would drive through the
 largest test load.
+
+The unit sees loss of contact on its own readings (voltage >= 0.95 x V_max and current < 50 % of
+the setpoint), so a healthy unit's condition is met while the true voltage is anywhere in 57.0 -/+
+0.77 V and the true current anywhere in 2.5 -/+ 0.075 mA (`ProductSpec.contact_voltage_band_v`,
+`contact_current_band_ma`). The time limit is counted from the latest instant a healthy unit's
+condition can have been met: the later of the current falling below its band's low edge and the
+voltage rising above its band's high edge (no healthy unit is rejected; a voltage that never reaches
+that edge falls back to its band's low edge). Opening the load moves both within one sample (1 ms),
+from the setpoint to almost 0 mA and to the compliance voltage, so the band moves that instant by
+less than the sampling already in the budget. The rig does not judge the two thresholds themselves:
+the open circuit takes both far past their bands.
 """
 
 from __future__ import annotations
@@ -74,7 +85,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     finally:
         end_session(ctx)
     t, v = trace.time_s, np.abs(trace.voltage_v)
-    t_loss = crossing_time(t, trace.current_a * MA_PER_A, SETPOINT_MA * spec.current_fraction_of_setpoint, rising=False)
+    t_loss = _condition_met_by(ctx, t, trace.current_a * MA_PER_A, v)
     t_high = t[int(np.argmax(v))]
     t_off = crossing_time(t, v, off_level_v, rising=False, after_s=t_high)
     off_s = t_off - t_loss if np.isfinite(t_off) else float("inf")
@@ -102,7 +113,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         limits=(LimitLine(off_level_v, f"off: {off_level_v:g} V", "voltage"),
                 LimitLine(spec.voltage_fraction_of_v_max * ctx.spec.compliance.v_max_nominal_v,
                           "detection voltage", "voltage")),
-        marks=(TimeMark(t_loss, "contact lost", t_loss + limit_s), TimeMark(t_off, "output off")),
+        marks=(TimeMark(t_loss, "condition met by", t_loss + limit_s), TimeMark(t_off, "output off")),
     ))
     return result
 
@@ -110,3 +121,16 @@ def measure(ctx: CutoffContext) -> CutoffResult:
 def _clear(ctx: CutoffContext) -> bool:
     ctx.slot.dut.clear()
     return True
+
+
+def _condition_met_by(ctx: CutoffContext, t: np.ndarray, i_ma: np.ndarray, v: np.ndarray) -> float:
+    """The latest instant a healthy unit's loss-of-contact condition can have been met (module docstring)."""
+    current_low_ma = ctx.spec.contact_current_band_ma(SETPOINT_MA)[0]
+    voltage_low_v, voltage_high_v = ctx.spec.contact_voltage_band_v()
+    current_by_s = crossing_time(t, i_ma, current_low_ma, rising=False)
+    voltage_by_s = crossing_time(t, v, voltage_high_v, rising=True)
+    if np.isnan(voltage_by_s):
+        voltage_by_s = crossing_time(t, v, voltage_low_v, rising=True)
+    if np.isnan(current_by_s) or np.isnan(voltage_by_s):
+        return float("nan")  # the unit should not have seen loss of contact at all
+    return max(current_by_s, voltage_by_s)

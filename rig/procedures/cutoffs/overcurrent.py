@@ -1,8 +1,41 @@
 """Over-current cut-off (dut-protocol.md section 1) with `TEST:INJECT RUNAWAY`, from the analyzer's trace.
 
-Figures: cut-off time (threshold crossing to output below the off level), the trip level (the current
-the unit held for the persistence time before it tripped), the fault latched and reported, and
-CLEAR refused while the runaway persists.
+Figures: the trip level (the current the unit held for the persistence time before it tripped), the
+cut-off time (the unit's condition met to output below the off level), the fault latched and
+reported, and CLEAR refused while the runaway persists.
+
+The unit decides the cut-off on its own reading, so a healthy one acts when the true current is
+anywhere in the band of its threshold -/+ its reading tolerance there (10.84 .. 11.16 mA at the 10 mA
+setpoint; `ProductSpec.overcurrent_trip_band_ma`). The instant its condition was met (its reading
+crossed the threshold) is not on the trace: the true current crossed some level in the band. How each
+figure is judged so that no unit whose reading is within tolerance is rejected:
+
+- Trip level, lower limit the band's low edge: the current `persist_s` before the trip is the highest
+  level at which the unit can have begun its persistence. Below the band's low edge the output was cut
+  before the current had been in the band for the persistence time: a nuisance trip whatever the
+  unit's reading error (the 5 ms dwell, counted from the band's low edge, the earliest instant a
+  healthy unit's condition can be met).
+- Cut-off time, limit 50 ms, counted from the latest instant a healthy unit's condition can have been
+  met: the earlier of the true current crossing the band's HIGH edge and `persist_s` before the trip
+  (a healthy unit's reading crossed no later than either). A unit acting above the band, or switching
+  off slowly, is off more than 50 ms after that instant: a late trip. Counting from the band's LOW edge
+  instead would over-state the delay of a unit tripping at the top of the band by the time the runaway
+  takes to cross the band, 0.32 mA at 200 mA/s = 1.6 ms (at 25 mA: 0.65 mA, 3.3 ms): a false reject of
+  a healthy unit whose switch-off uses the last 1.6 ms of its 50 ms.
+- No upper limit on the trip level itself: "for 5 ms" is the least time the condition must hold, and a
+  unit's dwell may run longer by its own sampling (the virtual bench, tripping on the true current at
+  11.0 mA: 6 to 8 ms on a quiet host, so 0.2 to 0.6 mA above the band's top 5 ms before the trip, more
+  on a loaded one), which a rising trace cannot tell from a higher trip level: one trace, two unknowns.
+  The band's top is judged where the two can be told apart, by the cut-off time: "late" is an output
+  not off within 50 ms of the current passing 11.16 mA. A unit acting at 11.20 mA that is off within
+  that shows on the true current exactly what a healthy unit acting at 11.16 mA with a 0.2 ms longer
+  dwell shows, and passes; one that takes its full 50 ms from 11.20 mA fails.
+- What no rule on the true current can catch: a unit within tolerance whose dwell runs long and whose
+  own delay exceeds 50 ms by less than the time from its crossing to the instant counted from (at most
+  the band's 1.6 ms at 10 mA). Its output is off when a healthy unit's may be.
+
+The trip levels are meaningful on a calibrated unit only (the reading rows hold after calibration):
+the suite calibrates a unit whose calibration was never saved first (fixtures/traces.py).
 """
 
 from __future__ import annotations
@@ -21,7 +54,8 @@ from rig.procedures.cutoffs.context import (
     start_session,
     trace_summary,
 )
-from rig.procedures.cutoffs.trace_analysis import crossing_time, local_slope, value_at
+from rig.procedures.cutoffs.trace_analysis import TripInstants, local_slope, trip_instants, value_at
+from rig.procedures.points import MeasuredPoint
 from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
 
 # Low, middle and high setpoints: the relative threshold (+0.5 mA, then 1.10 x) and a threshold near
@@ -70,44 +104,51 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
         end_session(ctx)
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A
     result = CutoffResult()
-    summary = trace_summary(trace)
-
-    t_cross = crossing_time(t, i_ma, threshold_ma, rising=True)
-    t_peak = float(t[int(np.argmax(i_ma))])
-    t_off = crossing_time(t, i_ma, spec.off_level_ma, rising=False, after_s=t_peak)
-    cutoff_s = t_off - t_cross if np.isfinite(t_off) else float("inf")
-    cross_edge = edge_components("threshold crossing", INTERVAL_S, threshold_ma,
-                                 local_slope(t, i_ma, t_cross, SLOPE_HALF_WIDTH_S), ctx.current_meter)
-    off_edge = edge_components("output below the off level", INTERVAL_S, spec.off_level_ma,
-                               local_slope(t, i_ma, t_off, SLOPE_HALF_WIDTH_S), ctx.current_meter)
-    result.points.append(ctx.point(
-        "overcurrent", f"{name}-cutoff-time", params, cutoff_s, "s", nominal=None, lower=None,
-        upper=spec.off_within_s, budget=interval_budget("cut-off time", cross_edge, off_edge), trace=summary))
-
-    # The unit trips once the current has stayed above its threshold for the persistence time, so the
-    # current one persistence time before the trip is the level it tripped at; it must not be below
-    # the threshold (no trip before). A trip above it is caught by the cut-off time, which counts from
-    # the threshold crossing; the spec gives the threshold no tolerance of its own.
-    trip_at_s = t_peak - spec.persist_s
-    trip_level_ma = value_at(t, i_ma, trip_at_s)
-    slope = local_slope(t, i_ma, trip_at_s, SLOPE_HALF_WIDTH_S)
-    result.points.append(ctx.point(
-        "overcurrent", f"{name}-trip-level", params, trip_level_ma, "mA", nominal=None,
-        lower=threshold_ma, upper=None,
-        budget=level_budget("trip level", threshold_ma, ctx.current_meter, INTERVAL_S, slope)))
+    points, figures = judge_trace(ctx, name, params, setpoint_ma, t, i_ma, trace_summary(trace))
+    result.points += points
     latched = code == OVERCURRENT_CODE and state == "FAULT" and event.startswith(f"!FAULT {OVERCURRENT_CODE}")
     result.points.append(ctx.check("overcurrent", f"{name}-latched", params, latched,
                                    f"fault latched and reported: FAULT? {code} {fault_name}, state {state}, "
                                    f"event {event or 'none'}"))
     result.points.append(ctx.check("overcurrent", f"{name}-clear-refused", params, refused,
                                    "CLEAR refused (ERR 6) while the runaway persists"))
+    low_ma, high_ma = ctx.spec.overcurrent_trip_band_ma(setpoint_ma)
     result.plots.append(TracePlot(
         f"Over-current cut-off, setpoint {setpoint_ma:g} mA into {LOAD_OHM:g} ohm: "
-        f"{cutoff_s * 1e3:.1f} ms (limit {spec.off_within_s * 1e3:g} ms)",
+        f"{figures.cutoff_s * 1e3:.1f} ms (limit {spec.off_within_s * 1e3:g} ms)",
         t, i_ma,
-        limits=(LimitLine(threshold_ma, f"threshold {threshold_ma:g} mA"),
+        limits=(LimitLine(low_ma, f"trip band {low_ma:g} mA"), LimitLine(high_ma, f"trip band {high_ma:g} mA"),
                 LimitLine(spec.off_level_ma, f"off level {spec.off_level_ma:g} mA")),
-        marks=(TimeMark(t_cross, "threshold crossing", t_cross + spec.off_within_s),
-               TimeMark(t_off, "output off"), TimeMark(trip_at_s, "trip level")),
+        marks=(TimeMark(figures.condition_met_by_s, "condition met by",
+                        figures.condition_met_by_s + spec.off_within_s),
+               TimeMark(figures.off_s, "output off"), TimeMark(figures.trip_s - spec.persist_s, "trip level")),
     ))
     return result
+
+
+def judge_trace(ctx: CutoffContext, name: str, params: dict, setpoint_ma: float, t: np.ndarray,
+                i_ma: np.ndarray, summary: dict | None = None) -> tuple[list[MeasuredPoint], TripInstants]:
+    """The cut-off time and trip-level points of one runaway trace (module docstring), handed to the sink."""
+    spec = ctx.spec.overcurrent
+    band = ctx.spec.overcurrent_trip_band_ma(setpoint_ma)
+    figures = trip_instants(t, i_ma, band, spec.persist_s, spec.off_level_ma)
+    start_level_ma = value_at(t, i_ma, figures.condition_met_by_s)
+    start_edge = edge_components("condition met (latest for a healthy unit)", INTERVAL_S, start_level_ma,
+                                 local_slope(t, i_ma, figures.condition_met_by_s, SLOPE_HALF_WIDTH_S),
+                                 ctx.current_meter)
+    off_edge = edge_components("output below the off level", INTERVAL_S, spec.off_level_ma,
+                               local_slope(t, i_ma, figures.off_s, SLOPE_HALF_WIDTH_S), ctx.current_meter)
+    raw = {"trip_band_ma": list(band), "band_entered_s": figures.band_entered_s,
+           "band_left_s": figures.band_left_s, "trip_s": figures.trip_s, "off_s": figures.off_s,
+           "condition_met_by_s": figures.condition_met_by_s}
+    cutoff = ctx.point(
+        "overcurrent", f"{name}-cutoff-time", params, figures.cutoff_s, "s", nominal=None, lower=None,
+        upper=spec.off_within_s, budget=interval_budget("cut-off time", start_edge, off_edge), trace=summary,
+        raw=raw)
+    trip_at_s = figures.trip_s - spec.persist_s
+    slope = local_slope(t, i_ma, trip_at_s, SLOPE_HALF_WIDTH_S)
+    level = ctx.point(
+        "overcurrent", f"{name}-trip-level", params, figures.trip_level, "mA", nominal=None,
+        lower=band[0], upper=None,
+        budget=level_budget("trip level", band[0], ctx.current_meter, INTERVAL_S, slope), raw=raw)
+    return [cutoff, level], figures

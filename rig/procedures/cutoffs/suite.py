@@ -1,5 +1,10 @@
 """The cut-off suite as one ordered list of steps, for running it outside pytest (benchmarks/cutoffs.py,
-benchmarks/cycle.py) with the same procedures and parameters as tests/hil/test_cutoffs.py."""
+benchmarks/cycle.py) with the same procedures and parameters as tests/hil/test_cutoffs.py.
+
+The steps judge a calibrated unit: the over-current and loss-of-contact trip levels are judged against
+the band of the unit's reading tolerance, which holds once it is calibrated. Whoever runs them
+calibrates a unit whose calibration was never saved first (tests/hil: `calibrated_slot`; the
+benchmarks: the calibration job before `run_suite`)."""
 
 from __future__ import annotations
 

@@ -150,3 +150,50 @@ def downsample(time_s: np.ndarray, values: np.ndarray, max_points: int) -> dict[
         lo, hi = bucket[int(np.argmin(y[bucket]))], bucket[int(np.argmax(y[bucket]))]
         keep.extend(sorted({int(lo), int(hi)}))
     return {"time_s": t[keep].tolist(), "values": y[keep].tolist()}
+
+
+@dataclass(frozen=True)
+class TripInstants:
+    """Where a cut-off that ends a rising trace acted, against the band of true values at which a
+    healthy unit's condition is met (its threshold widened by its own reading tolerance)."""
+
+    band_entered_s: float  # the trace first crossed the band's low edge (NaN: never)
+    band_left_s: float  # ... its high edge (NaN: the cut-off acted before it got there)
+    trip_s: float  # the output began to fall: the trace's peak
+    off_s: float  # below the off level after the trip (NaN: never)
+    trip_level: float  # the value `persist_s` before the trip
+    condition_met_by_s: float  # the latest instant a healthy unit's condition can have been met
+
+    @property
+    def cutoff_s(self) -> float:
+        """From the latest instant a healthy unit's condition can have been met to the output off."""
+        return self.off_s - self.condition_met_by_s if math.isfinite(self.off_s) else math.inf
+
+
+def trip_instants(time_s: np.ndarray, values: np.ndarray, band: tuple[float, float], persist_s: float,
+                  off_level: float) -> TripInstants:
+    """The instants of a cut-off on a rising trace (over-current with an injected runaway).
+
+    A healthy unit's condition is met when its own reading crosses the threshold, so while the true
+    value is somewhere in `band`, and the unit trips after it has held for at least `persist_s`. The
+    latest instant that condition can have been met is therefore the earlier of the band's high edge
+    crossing and `persist_s` before the trip; a time limit counted from there rejects no healthy unit.
+    """
+    t, y = np.asarray(time_s, dtype=float), np.asarray(values, dtype=float)
+    low, high = band
+    k_peak = int(np.argmax(y))
+    trip_s = float(t[k_peak])
+    entered_s = crossing_time(t, y, low, rising=True)
+    left_s = crossing_time(t, y, high, rising=True)
+    if not left_s <= trip_s:
+        left_s = math.nan  # the peak is where it stopped rising: a crossing after it is not this climb's
+    held_from_s = trip_s - persist_s
+    condition_met_by_s = held_from_s if math.isnan(left_s) else min(left_s, held_from_s)
+    return TripInstants(
+        band_entered_s=entered_s,
+        band_left_s=left_s,
+        trip_s=trip_s,
+        off_s=crossing_time(t, y, off_level, rising=False, after_s=trip_s),
+        trip_level=value_at(t, y, held_from_s),
+        condition_met_by_s=condition_met_by_s,
+    )
