@@ -46,7 +46,9 @@ class VirtualBenchProcess:
         seed: int | None = None,
         faults: Sequence[str] = (),
         extra_args: Sequence[str] = (),
+        variant: int | None = None,
     ) -> None:
+        """variant: the bench's implementation variant (`rig bench --variant`); None: its reference."""
         args = [sys.executable, "-m", "rig.bench", "--slots", str(slots)]
         for serial in serials:
             args += ["--serial", serial]
@@ -54,6 +56,8 @@ class VirtualBenchProcess:
             args += ["--seed", str(seed)]
         for fault in faults:
             args += ["--fault", fault]
+        if variant is not None:
+            args += ["--variant", str(variant)]
         self.args = args + list(extra_args)
         self.process: subprocess.Popen[str] | None = None
         self.description: dict = {}

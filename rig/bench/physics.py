@@ -284,6 +284,9 @@ class SlotCircuit:
         current_a, voltage_v = self.sample(now - ADC_WINDOW_S + interval_s, interval_s,
                                            ADC_WINDOW_POINTS)
         i_ma = float(np.mean(np.abs(current_a))) * MA_PER_A
+        if self.errors.reading_noise_ma_rms > 0:
+            with self._lock:
+                i_ma += float(self._rng.standard_normal()) * self.errors.reading_noise_ma_rms
         v_v = float(np.mean(np.abs(voltage_v)))
         i_code = (i_ma * (1.0 + err.reading_gain) + err.reading_offset_ma) / ADC_NOMINAL_MA_PER_COUNT
         v_code = (v_v * (1.0 + self.errors.voltage_gain) + self.errors.voltage_offset_v)

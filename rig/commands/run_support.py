@@ -29,6 +29,8 @@ def add_station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench-slots", type=int, default=1, help="virtual bench only: number of slots")
     parser.add_argument("--bench-seed", type=int, default=None, help="virtual bench only: seed of the units' errors")
     parser.add_argument("--bench-fault", action="append", default=[], help="virtual bench only: a fault to switch on")
+    parser.add_argument("--bench-variant", type=int, default=None, metavar="SEED",
+                        help="virtual bench only: its implementation variant (reply latency, control period, ...)")
 
 
 @dataclass
@@ -46,7 +48,8 @@ def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
         return
     serials = [args.serial] if args.serial else []
     with VirtualBenchProcess(
-        slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault
+        slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault,
+        variant=args.bench_variant,
     ) as bench:
         yield StationContext(bench.station, bench.keys)
 
