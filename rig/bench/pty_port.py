@@ -135,14 +135,15 @@ class PtySerialPort:
         if self.dice.strikes("corrupt_reply"):
             frame = self.dice.corrupt(frame)
         with self._outbox_cond:
-            due_s = time.monotonic() + delay_s + self._latency_for(frame)
+            due_s = time.monotonic() + delay_s + self.latency_for(frame)
             if not frame.startswith(b"!"):
                 # One response per request, in order: a late one holds up those after it.
                 due_s = self._last_reply_due_s = max(due_s, self._last_reply_due_s)
             heapq.heappush(self._outbox, (due_s, next(self._sequence), frame))
             self._outbox_cond.notify()
 
-    def _latency_for(self, frame: bytes) -> float:
+    def latency_for(self, frame: bytes) -> float:
+        """How long this frame waits before it goes on the line (a response: drawn, capped)."""
         if frame.startswith(b"!") or self._jitter_s <= 0 and self._latency_cap_s is None:
             return self._latency_s
         latency_s = self._latency_s + self._latency_rng.uniform(0.0, self._jitter_s)
