@@ -28,6 +28,7 @@ from rig.bench.firmware_protocol import (
     ERR_SYNTAX,
     MAX_LINE_BYTES,
     REBOOT_S,
+    TICK_S,
     CommandError,
 )
 from rig.bench.variant import BenchVariant
@@ -36,9 +37,11 @@ from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-# A tick this many periods after the last is late: the time in between is replayed at its instants,
-# in steps of REPLAY_TICKS periods (a full-rate replay costs a starved host the CPU it lacks: about
-# 0.25 ms a period here, and a bench that replays every period starves its own serial reader).
+# A tick this many nominal (1 ms) periods after the last is late: the time in between is replayed at its
+# instants, in steps of REPLAY_TICKS nominal periods (a full-rate replay costs a starved host the CPU it
+# lacks: about 0.25 ms a period here, and a bench that replays every period starves its own serial
+# reader). A variant's longer control period replays one period a step (its own granularity, never
+# coarser: 5 steps of 5 ms merged into one let its compliance servo dip 0.5 mA under load).
 LATE_TICKS = 5
 REPLAY_TICKS = 5
 # A longer gap (a suspended process) is not replayed beyond this.
@@ -128,11 +131,13 @@ class Ix30Firmware(ControlCore):
         compliance tracking by as much. `through_now`: then one period ending now (the tick); a
         request only brings the unit up to date before it acts."""
         t_s = max(self._last_tick_s, now_s - CATCH_UP_MAX_S)
-        while now_s - t_s > LATE_TICKS * self.period_s:
-            t_s += REPLAY_TICKS * self.period_s
+        late_s = max(LATE_TICKS * TICK_S, 2 * self.period_s)
+        step_s = max(REPLAY_TICKS * TICK_S, self.period_s)
+        while now_s - t_s > late_s:
+            t_s += step_s
             self._acting_at_s = t_s
             try:
-                self._control_step(t_s, REPLAY_TICKS * self.period_s)
+                self._control_step(t_s, step_s)
             finally:
                 self._acting_at_s = None
         if through_now and now_s > t_s:

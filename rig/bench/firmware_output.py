@@ -100,7 +100,7 @@ class OutputRamp:
             # A fixed slow servo, not the ramp rate: at a fast (test) ramp rate the ceiling would fall
             # out of compliance every tick and the output would dither well below V_max.
             snapped = min(self.ceiling_ma, self.output_ma, actual_ma + self.snap_headroom_ma)
-            servo_ma = self.servo_ma_per_s * min(dt_s, SERVO_CATCH_UP_TICKS * self.tick_s)
+            servo_ma = self.servo_ma_per_s * min(dt_s, max(self.tick_s, SERVO_CATCH_UP_TICKS * TICK_S))
             self.ceiling_ma = max(self.floor_ma, snapped - servo_ma)
         elif math.isfinite(self.ceiling_ma):
             # Leaving compliance, the re-ramp starts now: the drop happened at an unknown instant of

@@ -111,3 +111,23 @@ def test_the_reference_sends_them_after():
         unit.fw.receive_line(encode_frame(body)[:-1])
         assert [decode_frame(frame)[0] for frame in unit.frames] == ["O", "!"]
         unit.frames.clear()
+
+
+@pytest.mark.parametrize("seed", [7, 6])
+def test_a_late_tick_on_a_slow_control_period_leaves_the_compliance_servo_near_the_boundary(seed):
+    """A starved tick thread replays the missed time one control period a step: merged into 25 ms steps,
+    variant 7's servo (18.8 mA/s) dipped 0.47 mA below the boundary under load, and the cut-off suite
+    read the re-ramp from the dip as a compliance-recovery overshoot of 26 ms."""
+    unit, period_s = _unit(seed, load_ohm=20_000.0)  # 4 mA would need 80 V: complies at 3 mA
+    unit.ok(f"RAMP {SPEC.ramp.rate_max_ma_per_s}")
+    unit.ok("SET 4.0")
+    unit.ok("START")
+    unit.run(1.0, step_s=period_s)
+    lowest_ma = []
+    for late_s in (0.03, 0.045, 0.06):
+        unit.run(0.1, step_s=period_s)
+        unit.run(late_s, step_s=late_s)  # one tick, late_s after the last
+        t0_s = unit.clock.t_s - late_s
+        lowest_ma.append(float(np.min(_current_ma(unit, t0_s))))
+    boundary_ma = SPEC.compliance.v_max_nominal_v / 20_000.0 * 1000.0
+    assert min(lowest_ma) > boundary_ma - 0.15
