@@ -47,8 +47,10 @@ class VirtualBenchProcess:
         faults: Sequence[str] = (),
         extra_args: Sequence[str] = (),
         unit_errors: str | None = None,
+        variant: int | None = None,
     ) -> None:
-        """`unit_errors`: `rig bench --unit-errors` (corner:<i> or JSON), passed through as text."""
+        """`unit_errors`: `rig bench --unit-errors` (corner:<i> or JSON), passed through as text.
+        variant: the bench's implementation variant (`rig bench --variant`); None: its reference."""
         args = [sys.executable, "-m", "rig.bench", "--slots", str(slots)]
         for serial in serials:
             args += ["--serial", serial]
@@ -58,6 +60,8 @@ class VirtualBenchProcess:
             args += ["--fault", fault]
         if unit_errors is not None:
             args += ["--unit-errors", unit_errors]
+        if variant is not None:
+            args += ["--variant", str(variant)]
         self.args = args + list(extra_args)
         self.process: subprocess.Popen[str] | None = None
         self.description: dict = {}

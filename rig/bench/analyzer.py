@@ -33,6 +33,7 @@ from rig.bench.scpi import (
     parse_int,
     parse_number,
 )
+from rig.bench.variant import BenchVariant, within
 
 MODEL = "N6705C"
 FIRMWARE = "D.04.07.2164"
@@ -61,12 +62,13 @@ class MeterErrors:
     volt: tuple[float, float]
 
     @classmethod
-    def from_seed(cls, seed: int) -> MeterErrors:
+    def from_seed(cls, seed: int, extremity: float = 0.0) -> MeterErrors:
+        """extremity: each error lies in ±[extremity, 1] x its stated figure (0: anywhere inside)."""
         rng = np.random.default_rng(seed)
 
         def draw(figures: dict[str, float]) -> tuple[float, float]:
-            return (float(rng.uniform(-1, 1) * figures["gain"]),
-                    float(rng.uniform(-1, 1) * figures["offset"]))
+            return (float(within(rng, extremity) * figures["gain"]),
+                    float(within(rng, extremity) * figures["offset"]))
 
         return cls(low=draw(_LOW), high=draw(_HIGH), volt=draw(_VOLT))
 
@@ -98,12 +100,14 @@ def _default_channels() -> dict[int, ChannelState]:
 
 
 class PowerAnalyzer(ScpiInstrument):
-    def __init__(self, circuit: SlotCircuit, serial: str, seed: int,
+    def __init__(self, circuit: SlotCircuit, serial: str, seed: int, variant: BenchVariant | None = None,
                  dialect: AnalyzerDialect = AnalyzerDialect()) -> None:
         super().__init__(f"Keysight Technologies,{MODEL},{serial},{FIRMWARE}")
         self.compound_messages = dialect.compound_messages
         self.circuit = circuit
-        self.meter = MeterErrors.from_seed(seed)
+        self.variant = variant if variant is not None else BenchVariant.reference()
+        self.meter = MeterErrors.from_seed(seed, self.variant.instrument_error_extremity)
+        self._noise_fraction = self.variant.analyzer_noise_fraction
         self._rng = np.random.default_rng(seed + 1)
         self.channels = _default_channels()
         self.acq = Acquisition(circuit)
@@ -215,7 +219,8 @@ class PowerAnalyzer(ScpiInstrument):
         interval_s = parse_number(call.arg(0))
         if not INTERVAL_MIN_S * (1 - 1e-9) <= interval_s <= INTERVAL_MAX_S:
             raise ScpiError(-222, f"interval {interval_s:g} s")
-        self.acq.configure(interval_s=interval_s)
+        # A variant may round it (as the N678xA does, to its 20.48 µs resolution); TINTerval? tells.
+        self.acq.configure(interval_s=self.variant.interval_s(interval_s))
 
     def _set_points(self, call: Call) -> None:
         points = parse_int(call.arg(0))
@@ -270,7 +275,7 @@ class PowerAnalyzer(ScpiInstrument):
         return ",".join(replies)
 
     def _through_meter(self, true: np.ndarray, quantity: str, state: ChannelState) -> np.ndarray:
-        noise = self._rng.standard_normal(true.shape)
+        noise = self._rng.standard_normal(true.shape) * self._noise_fraction
         if quantity == "VOLT":
             gain, offset = self.meter.volt
             values = true * (1 + gain) + offset + noise * _VOLT["noise"]

@@ -25,7 +25,7 @@ class FanoutError(RuntimeError):
 
 
 def child_arguments(slot: int, serial: str, seed: int, faults: Sequence[str], comm_faults: Sequence[str],
-                    port_base: int | None, unit_errors: str | None = None) -> list[str]:
+                    port_base: int | None, unit_errors: str | None = None, *, variant: int = 0) -> list[str]:
     args = [sys.executable, "-m", "rig.bench", "--slots", "1", "--slot-number", str(slot), "--serial", serial,
             "--seed", str(seed)]
     for fault in faults:
@@ -36,6 +36,8 @@ def child_arguments(slot: int, serial: str, seed: int, faults: Sequence[str], co
         args += ["--port-base", str(port_base)]
     if unit_errors is not None:
         args += ["--unit-errors", unit_errors]
+    if variant:
+        args += ["--variant", str(variant)]
     return args
 
 
@@ -48,7 +50,7 @@ def merge(descriptions: Sequence[dict]) -> dict:
     slots.sort(key=lambda s: s["slot"])
     return {
         "analyzer": slots[0]["analyzer"], "load": slots[0]["load"], "dut": [s["dut"] for s in slots],
-        "slots": slots, "control": slots[0]["control"],
+        "slots": slots, "control": slots[0]["control"], "variant": descriptions[0].get("variant"),
     }
 
 

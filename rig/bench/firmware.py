@@ -31,14 +31,17 @@ from rig.bench.firmware_protocol import (
     TICK_S,
     CommandError,
 )
+from rig.bench.variant import BenchVariant
 from rig.dut.framing import FrameError, decode_frame, encode_frame
 from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-# A tick this many periods after the last is late: the time in between is replayed at its instants,
-# in steps of REPLAY_TICKS periods (a full-rate replay costs a starved host the CPU it lacks: about
-# 0.25 ms a period here, and a bench that replays every period starves its own serial reader).
+# A tick this many nominal (1 ms) periods after the last is late: the time in between is replayed at its
+# instants, in steps of REPLAY_TICKS nominal periods (a full-rate replay costs a starved host the CPU it
+# lacks: about 0.25 ms a period here, and a bench that replays every period starves its own serial
+# reader). A variant's longer control period replays one period a step (its own granularity, never
+# coarser: 5 steps of 5 ms merged into one let its compliance servo dip 0.5 mA under load).
 LATE_TICKS = 5
 REPLAY_TICKS = 5
 # A longer gap (a suspended process) is not replayed beyond this.
@@ -58,8 +61,10 @@ class Ix30Firmware(ControlCore):
         send: Callable[[bytes], None],
         spec: ProductSpec | None = None,
         clock: Callable[[], float] = time.monotonic,
+        variant: BenchVariant | None = None,
     ) -> None:
-        """`clock` must be the circuit's clock (a fake one lets tests step time by hand)."""
+        """`clock` must be the circuit's clock (a fake one lets tests step time by hand); `variant`: the
+        implementation details drawn for this bench (control period, ramp steps, event order, servo)."""
         spec = spec if spec is not None else load_spec()
         self.faults = validate_fault_names(faults)
         self.firmware_version = firmware_version
@@ -76,6 +81,7 @@ class Ix30Firmware(ControlCore):
             behaviour,
             CalibrationMemory(spec, unlock_key, save_persists=behaviour.save_persists),
             clock,
+            variant,
         )
 
     @property
@@ -84,7 +90,7 @@ class Ix30Firmware(ControlCore):
 
     # ----- life cycle
     def start(self) -> None:
-        """Start the 1 ms control tick thread."""
+        """Start the control tick thread (one tick per control period, 1 ms in the reference variant)."""
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="ix30-tick", daemon=True)
@@ -102,7 +108,7 @@ class Ix30Firmware(ControlCore):
     def _run(self) -> None:
         # A plain sleep: Event.wait(timeout) cost 35 µs of CPU per millisecond here, time.sleep 20 µs.
         while not self._stop.is_set():
-            time.sleep(TICK_S)
+            time.sleep(self.period_s)
             try:
                 self.tick()
             except Exception:  # the control loop must outlive any one bad tick
@@ -126,11 +132,13 @@ class Ix30Firmware(ControlCore):
         compliance tracking by as much. `through_now`: then one period ending now (the tick); a
         request only brings the unit up to date before it acts."""
         t_s = max(self._last_tick_s, now_s - CATCH_UP_MAX_S)
-        while now_s - t_s > LATE_TICKS * TICK_S:
-            t_s += REPLAY_TICKS * TICK_S
+        late_s = max(LATE_TICKS * TICK_S, 2 * self.period_s)
+        step_s = max(REPLAY_TICKS * TICK_S, self.period_s)
+        while now_s - t_s > late_s:
+            t_s += step_s
             self._acting_at_s = t_s
             try:
-                self._control_step(t_s, REPLAY_TICKS * TICK_S)
+                self._control_step(t_s, step_s)
             finally:
                 self._acting_at_s = None
         if through_now and now_s > t_s:
@@ -148,6 +156,8 @@ class Ix30Firmware(ControlCore):
                 return  # rebooting: requests are lost, as on the real unit
             self._catch_up(now_s, through_now=False)
             reply = self._handle(line, now_s)
+            if self._events_first():
+                self._flush_events()  # dut-protocol.md 2: events may come between request and reply
             if reply is not None:
                 self._send(encode_frame(reply))
             self._flush_events()

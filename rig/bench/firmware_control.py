@@ -7,6 +7,7 @@ leave after the reply of the request that caused them, or at the end of the tick
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from rig.bench.firmware_protocol import (
     TEST,
     CommandError,
 )
+from rig.bench.variant import BenchVariant
 from rig.spec import ProductSpec
 from rig.units import MA_PER_A
 
@@ -76,7 +78,11 @@ class ControlCore:
         behaviour: FirmwareBehaviour,
         calibration: CalibrationMemory,
         clock: Callable[[], float] = time.monotonic,
+        variant: BenchVariant | None = None,
     ) -> None:
+        self.variant = variant if variant is not None else BenchVariant.reference()
+        self.period_s = self.variant.control_period_s
+        self._order_rng = random.Random(self.variant.seed)
         self.circuit = circuit
         self.spec = spec
         self.behaviour = behaviour
@@ -87,8 +93,11 @@ class ControlCore:
         self._cutoffs = CutoffMonitor(spec, behaviour)
         self._ramp = OutputRamp(
             reramp_enabled=behaviour.reramp_enabled,
-            snap_headroom_ma=spec.compliance_recovery.overshoot_max_ma / 2,
+            snap_headroom_ma=self.variant.servo_snap_headroom_ma,
             floor_ma=spec.setpoint.resolution_ma,
+            tick_s=self.period_s,
+            servo_ma_per_s=self.variant.servo_ma_per_s,
+            step_ma=self.variant.ramp_step_ma,
         )
         circuit.set_v_max(behaviour.v_max_v)
         self._power_on()
@@ -120,6 +129,10 @@ class ControlCore:
 
     def _emit(self, body: str) -> None:
         self._events.append(body)
+
+    def _events_first(self) -> bool:
+        """Whether the events a request caused leave before its response (a variant's choice)."""
+        return bool(self._events) and self._order_rng.random() < self.variant.event_first_probability
 
     # ----- transitions requested by commands
     def set_test_mode(self, enabled: bool) -> None:

@@ -43,33 +43,47 @@ class OutputRamp:
     floor_ma: float
     # The firmware's nominal control period: the most one tick may credit where the time is unknown.
     tick_s: float = TICK_S
+    servo_ma_per_s: float = COMPLIANCE_SERVO_MA_PER_S
+    # The soft-start level is driven in steps of this size (a staircase at the configured mean rate);
+    # 0 drives it continuously. The target itself is always reached exactly.
+    step_ma: float = 0.0
     level_ma: float = 0.0
+    target_ma: float = 0.0
     ceiling_ma: float = math.inf
     in_compliance: bool = False
 
     @property
+    def stepped_level_ma(self) -> float:
+        """The level as driven: on the staircase, which lags the exact ramp by less than a step."""
+        if self.step_ma <= 0 or self.level_ma == self.target_ma:
+            return self.level_ma
+        steps = self.level_ma / self.step_ma
+        return self.step_ma * (math.floor(steps) if self.level_ma < self.target_ma else math.ceil(steps))
+
+    @property
     def output_ma(self) -> float:
-        return min(self.level_ma, self.ceiling_ma)
+        return min(self.stepped_level_ma, self.ceiling_ma)
 
     @property
     def limited(self) -> bool:
         """True while the compliance ceiling, not the soft-start level, sets the output."""
-        return self.ceiling_ma < self.level_ma
+        return self.ceiling_ma < self.stepped_level_ma
 
     def reset(self) -> None:
-        self.level_ma = 0.0
+        self.level_ma = self.target_ma = 0.0
         self.ceiling_ma = math.inf
         self.in_compliance = False
 
     def hold(self) -> None:
         """Continue from what is driven now (STOP while limited ramps down from the limit)."""
-        self.level_ma = self.output_ma
+        self.level_ma = self.target_ma = self.output_ma
         self.ceiling_ma = math.inf
         self.in_compliance = False
 
     def advance(self, target_ma: float, rate_ma_per_s: float, dt_s: float) -> bool:
         """Move the soft-start level toward the target; True once it is there."""
         step_ma = rate_ma_per_s * dt_s
+        self.target_ma = target_ma
         if self.level_ma < target_ma:
             self.level_ma = min(target_ma, self.level_ma + step_ma)
         else:
@@ -86,7 +100,7 @@ class OutputRamp:
             # A fixed slow servo, not the ramp rate: at a fast (test) ramp rate the ceiling would fall
             # out of compliance every tick and the output would dither well below V_max.
             snapped = min(self.ceiling_ma, self.output_ma, actual_ma + self.snap_headroom_ma)
-            servo_ma = COMPLIANCE_SERVO_MA_PER_S * min(dt_s, SERVO_CATCH_UP_TICKS * self.tick_s)
+            servo_ma = self.servo_ma_per_s * min(dt_s, max(self.tick_s, SERVO_CATCH_UP_TICKS * TICK_S))
             self.ceiling_ma = max(self.floor_ma, snapped - servo_ma)
         elif math.isfinite(self.ceiling_ma):
             # Leaving compliance, the re-ramp starts now: the drop happened at an unknown instant of

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rig.bench.analyzer import AnalyzerDialect, PowerAnalyzer
@@ -29,6 +29,7 @@ from rig.bench.physics import SlotCircuit, UnitErrors
 from rig.bench.scpi_server import ScpiServer
 from rig.bench.station_file import write_station_files
 from rig.bench.unit_errors import UnitErrorsError
+from rig.bench.variant import BenchVariant
 from rig.dut.framing import encode_frame
 from rig.spec import load_spec
 
@@ -104,15 +105,18 @@ class VirtualBench:
     def __init__(self, slots: int = 1, serials: Sequence[str] = (), seed: int = 0,
                  faults: Iterable[str] = (), port_base: int | None = None,
                  with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1,
-                 analyzer_dialect: AnalyzerDialect | None = None, unit_errors: UnitErrors | None = None) -> None:
+                 analyzer_dialect: AnalyzerDialect | None = None, unit_errors: UnitErrors | None = None,
+                 variant: BenchVariant | None = None) -> None:
         """with_units=False: instruments and physics only, for tests that drive the circuit.
         comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot.
         analyzer_dialect: what every slot's analyzer refuses beyond instruments.md's list.
-        unit_errors: every slot's unit gets these errors instead of ones drawn from its seed."""
+        unit_errors: every slot's unit gets these errors instead of ones drawn from its seed.
+        variant: the implementation details (rig.bench.variant) of every slot; None: the reference."""
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
         self._unit_errors = unit_errors
         self.seed = seed
+        self.variant = variant if variant is not None else BenchVariant.reference()
         self.first_slot = first_slot  # a slot process of a fan-out bench serves slot k alone
         self.port_base = port_base
         self.with_units = with_units
@@ -145,13 +149,16 @@ class VirtualBench:
 
     def _build_slot(self, slot: int, serial: str, faults: frozenset[str]) -> None:
         scale = UNCORRECTABLE_ERROR_SCALE if "uncorrectable" in faults else 1.0
-        errors = self._unit_errors or UnitErrors.from_seed(derived_seed(serial, self.seed, "errors"), scale=scale)
+        drawn = self._unit_errors or UnitErrors.from_seed(derived_seed(serial, self.seed, "errors"), scale=scale)
+        errors = replace(drawn, noise_ma_rms=self.variant.unit_noise_ma_rms,
+                         reading_noise_ma_rms=self.variant.reading_noise_ma_rms)
         circuit = SlotCircuit(errors, derived_seed(serial, self.seed, "noise"),
                               v_max_v=load_spec().compliance.v_max_nominal_v)
         instrument_seed = derived_seed(serial, self.seed, "instruments")
-        analyzer = PowerAnalyzer(circuit, f"MY{instrument_seed % 10**8:08d}", instrument_seed,
+        analyzer = PowerAnalyzer(circuit, f"MY{instrument_seed % 10**8:08d}", instrument_seed, self.variant,
                                  self.analyzer_dialect)
-        load = ResistanceDecade(circuit, f"RD{instrument_seed % 10**6:06d}", instrument_seed + 2)
+        load = ResistanceDecade(circuit, f"RD{instrument_seed % 10**6:06d}", instrument_seed + 2,
+                                self.variant.instrument_error_extremity)
         parts = BenchSlot(
             slot=slot, serial=serial, key=unlock_key(serial, self.seed), faults=faults,
             circuit=circuit, analyzer=analyzer, load=load,
@@ -180,10 +187,14 @@ class VirtualBench:
             holder["fw"].receive_line(encode_frame("RESET").rstrip(b"\n"))
 
         link = str(Path(self._link_dir or tempfile.gettempdir()) / f"ix30-slot{parts.slot}")
+        variant = self.variant
         port = PtySerialPort(on_line=lambda line: holder["fw"].receive_line(line), dice=parts.dice,
-                             reboot=reboot, link_path=link)
+                             reboot=reboot, link_path=link, reply_latency_s=variant.reply_latency_base_s,
+                             latency_jitter_s=variant.reply_latency_jitter_s,
+                             latency_cap_s=None if variant.seed == 0 else variant.latency_cap_s,
+                             seed=derived_seed(parts.serial, self.seed, "reply latency"))
         firmware = Ix30Firmware(parts.circuit, serial=parts.serial, unlock_key=parts.key,
-                                faults=parts.faults, send=port.write)
+                                faults=parts.faults, send=port.write, variant=variant)
         holder["fw"] = firmware
         parts.firmware, parts.port, parts.reboot = firmware, port, reboot
         firmware.start()
@@ -217,6 +228,7 @@ class VirtualBench:
             "dut": [s["dut"] for s in slots],
             "slots": slots,
             "control": self.control.address if self.control is not None else None,
+            "variant": self.variant.describe(),
         }
 
     def __enter__(self) -> VirtualBench:
@@ -241,6 +253,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slot-number", type=int, default=1, help=argparse.SUPPRESS)  # a fan-out child
     parser.add_argument("--one-process", action="store_true",
                         help="serve every slot in this process (default: one process per slot)")
+    parser.add_argument("--variant", type=int, default=0, metavar="SEED",
+                        help="implementation variant of the bench (rig.bench.variant); 0: the reference")
     parser.add_argument("--station-out", type=Path, default=None, metavar="FILE",
                         help="write a station file (and FILE.keys.toml) describing this bench")
     parser.add_argument("--analyzer-no-format", action="store_true",
@@ -264,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             unit_errors = None if args.unit_errors is None else UnitErrors.parse(args.unit_errors)
             bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
                                  comm_faults=args.comm_fault, first_slot=args.slot_number,
-                                 analyzer_dialect=_analyzer_dialect(args), unit_errors=unit_errors)
+                                 analyzer_dialect=_analyzer_dialect(args), unit_errors=unit_errors,
+                                 variant=BenchVariant.from_seed(args.variant))
     except (UnknownFaultError, CommFaultError, UnitErrorsError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -300,9 +315,10 @@ def _fanout(args: argparse.Namespace) -> SlotProcesses:
     parse_comm_faults(args.comm_fault)  # refused here, once, rather than by every child
     if args.unit_errors is not None:
         UnitErrors.parse(args.unit_errors)
+    BenchVariant.from_seed(args.variant)
     return SlotProcesses([
         child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base,
-                        args.unit_errors)
+                        args.unit_errors, variant=args.variant)
         + _analyzer_dialect(args).bench_options()
         for k in range(args.slots)
     ])

@@ -16,6 +16,7 @@ import numpy as np
 
 from rig.bench.physics import SlotCircuit
 from rig.bench.scpi import Call, ScpiError, ScpiInstrument, parse_bool, parse_number
+from rig.bench.variant import within
 
 MAKER = "RIG BENCH"
 MODEL = "RDEC-1M"
@@ -30,12 +31,13 @@ POWER_POLL_S = 0.005
 
 
 class ResistanceDecade(ScpiInstrument):
-    def __init__(self, circuit: SlotCircuit, serial: str, seed: int) -> None:
+    def __init__(self, circuit: SlotCircuit, serial: str, seed: int, error_extremity: float = 0.0) -> None:
+        """error_extremity: the errors lie in ±[extremity, 1] x the stated accuracy (0: anywhere inside)."""
         super().__init__(f"{MAKER},{MODEL},{serial},{FIRMWARE}")
         self.circuit = circuit
         rng = np.random.default_rng(seed)
-        self.gain_error = float(rng.uniform(-1, 1) * GAIN_ERROR_MAX)
-        self.offset_error_ohm = float(rng.uniform(-1, 1) * OFFSET_ERROR_MAX_OHM)
+        self.gain_error = within(rng, error_extremity) * GAIN_ERROR_MAX
+        self.offset_error_ohm = within(rng, error_extremity) * OFFSET_ERROR_MAX_OHM
         self._lock = threading.Lock()
         self.setting_ohm = R_MAX_OHM
         self.input_on = False

@@ -283,6 +283,9 @@ class SlotCircuit:
         current_a, voltage_v = self.sample(now - ADC_WINDOW_S + interval_s, interval_s,
                                            ADC_WINDOW_POINTS)
         i_ma = float(np.mean(np.abs(current_a))) * MA_PER_A
+        if self.errors.reading_noise_ma_rms > 0:
+            with self._lock:
+                i_ma += float(self._rng.standard_normal()) * self.errors.reading_noise_ma_rms
         v_v = float(np.mean(np.abs(voltage_v)))
         return self.reading_codes(i_ma, v_v, polarity)
 

@@ -3,7 +3,9 @@
 The bench keeps the slave end open (raw mode), so the master never sees EIO while no client is
 attached and clients may open and close `path` as often as they like. A reader thread splits the
 input on LF and hands each line to `on_line`; `write` queues a frame that a writer thread sends with
-the unit's reply latency and the line timing of 115200 baud 8N1.
+the unit's reply latency and the line timing of 115200 baud 8N1. A response's latency may vary
+(`latency_jitter_s`, capped by `latency_cap_s` so that it still ends within the protocol's 100 ms);
+responses leave in order, while an event (`!...`) queued during a response's latency may go first.
 
 Communication faults (rig.bench.comm_faults) act here, as on a real cable: requests and replies
 corrupted, replies dropped or late, the unit rebooting (`reboot` hook), and the port vanishing and
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
+import itertools
 import logging
 import os
-import queue
+import random
 import select
 import threading
 import time
@@ -47,12 +51,20 @@ class PtySerialPort:
         dice: FaultDice | None = None,
         reboot: Callable[[], None] | None = None,
         link_path: str | None = None,
+        latency_jitter_s: float = 0.0,
+        latency_cap_s: Callable[[int, float], float] | None = None,
+        seed: int = 0,
     ) -> None:
         """dice: the slot's comm faults; reboot: reboots the unit; link_path: publish the port
-        under this symlink (needed for the port_vanish fault)."""
+        under this symlink (needed for the port_vanish fault); a response waits reply_latency_s plus
+        uniform(0, latency_jitter_s), at most latency_cap_s(frame bytes, byte time) (a bench variant's)."""
         self._on_line = on_line
         self._byte_s = BITS_PER_BYTE / baud
         self._latency_s = reply_latency_s
+        self._jitter_s = latency_jitter_s
+        self._latency_cap_s = latency_cap_s
+        self._latency_rng = random.Random(seed)
+        self._last_reply_due_s = 0.0
         self._max_line_bytes = max_line_bytes
         self.dice = dice or FaultDice()
         self._reboot = reboot
@@ -62,7 +74,10 @@ class PtySerialPort:
         self._slave: int | None = None
         self._open_pty()
         self.path = link_path or self.pts_path
-        self._outbox: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+        # (due instant, sequence, frame): the writer sends the earliest due first; None stops it.
+        self._outbox: list[tuple[float, int, bytes]] = []
+        self._outbox_cond = threading.Condition()
+        self._sequence = itertools.count()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -119,13 +134,29 @@ class PtySerialPort:
         delay_s = DELAY_REPLY_S if self.dice.strikes("delay_reply") else 0.0
         if self.dice.strikes("corrupt_reply"):
             frame = self.dice.corrupt(frame)
-        self._outbox.put((time.monotonic() + delay_s, frame))
+        with self._outbox_cond:
+            due_s = time.monotonic() + delay_s + self.latency_for(frame)
+            if not frame.startswith(b"!"):
+                # One response per request, in order: a late one holds up those after it.
+                due_s = self._last_reply_due_s = max(due_s, self._last_reply_due_s)
+            heapq.heappush(self._outbox, (due_s, next(self._sequence), frame))
+            self._outbox_cond.notify()
+
+    def latency_for(self, frame: bytes) -> float:
+        """How long this frame waits before it goes on the line (a response: drawn, capped)."""
+        if frame.startswith(b"!") or self._jitter_s <= 0 and self._latency_cap_s is None:
+            return self._latency_s
+        latency_s = self._latency_s + self._latency_rng.uniform(0.0, self._jitter_s)
+        if self._latency_cap_s is not None:
+            latency_s = min(latency_s, self._latency_cap_s(len(frame), self._byte_s))
+        return latency_s
 
     def close(self) -> None:
         if self._closed.is_set():
             return
         self._closed.set()
-        self._outbox.put(None)
+        with self._outbox_cond:
+            self._outbox_cond.notify_all()
         for thread in self._threads:
             thread.join()
         with self._fd_lock:
@@ -198,18 +229,32 @@ class PtySerialPort:
     def _write_loop(self) -> None:
         free_at_s = 0.0  # when the line is idle again after the previous frame
         while True:
-            item = self._outbox.get()
-            if item is None:
+            frame = self._next_due()
+            if frame is None:
                 return
-            queued_at_s, frame = item
+            due_s, frame = frame
             # The last byte arrives latency + transmission time after the request was handled;
-            # frames queue behind each other on the wire (a delayed reply holds up the ones after).
-            start_s = max(queued_at_s + self._latency_s, free_at_s)
+            # frames queue behind each other on the wire.
+            start_s = max(due_s, free_at_s)
             free_at_s = start_s + len(frame) * self._byte_s
             delay_s = free_at_s - time.monotonic()
             if delay_s > 0:
                 time.sleep(delay_s)
             self._put(frame)
+
+    def _next_due(self) -> tuple[float, bytes] | None:
+        """The earliest due frame, once it is due (a frame queued meanwhile may be due earlier)."""
+        with self._outbox_cond:
+            while not self._closed.is_set():
+                if self._outbox:
+                    wait_s = self._outbox[0][0] - time.monotonic()
+                    if wait_s <= 0:
+                        due_s, _, frame = heapq.heappop(self._outbox)
+                        return due_s, frame
+                    self._outbox_cond.wait(wait_s)
+                else:
+                    self._outbox_cond.wait(_POLL_S)
+            return None
 
     def _put(self, frame: bytes) -> None:
         view = memoryview(frame)

@@ -108,6 +108,7 @@ class UnitErrors:
     voltage_offset_v: float  # within ±0.3 V
     noise_ma_rms: float  # 3 µA rms, instruments.md
     residual_ua: float  # leakage with the output off, 0..3 µA
+    reading_noise_ma_rms: float = 0.0  # noise of the current reading's ADC (a bench variant's)
 
     @classmethod
     def from_seed(cls, seed: int, scale: float = 1.0) -> UnitErrors:

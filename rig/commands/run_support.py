@@ -32,6 +32,8 @@ def add_station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench-fault", action="append", default=[], help="virtual bench only: a fault to switch on")
     parser.add_argument("--bench-unit-errors", default=None, metavar="corner:<i>|JSON",
                         help="virtual bench only: the unit's errors, explicitly (rig bench --unit-errors)")
+    parser.add_argument("--bench-variant", type=int, default=None, metavar="SEED",
+                        help="virtual bench only: its implementation variant (reply latency, control period, ...)")
 
 
 @dataclass
@@ -54,6 +56,7 @@ def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
     with VirtualBenchProcess(
         slots=args.bench_slots, serials=serials, seed=args.bench_seed, faults=args.bench_fault,
         unit_errors=args.bench_unit_errors,
+        variant=args.bench_variant,
     ) as bench:
         yield StationContext(bench.station, bench.keys, signer)
 

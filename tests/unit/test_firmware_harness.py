@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from rig.bench.firmware import Ix30Firmware
 from rig.bench.physics import SlotCircuit, UnitErrors
+from rig.bench.variant import BenchVariant
 from rig.dut.framing import decode_frame, encode_frame, is_event
 from rig.spec import load_spec
 
@@ -30,7 +31,7 @@ class FakeClock:
 class Unit:
     def __init__(
         self, faults: frozenset[str] = frozenset(), load_ohm: float = 1000.0, seed: int = 7,
-        errors: UnitErrors | None = None,
+        errors: UnitErrors | None = None, variant: BenchVariant | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.circuit = SlotCircuit(
@@ -41,7 +42,7 @@ class Unit:
         self.events: list[str] = []
         self.fw = Ix30Firmware(
             self.circuit, serial="SN000123", unlock_key=KEY, faults=faults,
-            send=self.frames.append, spec=SPEC, clock=self.clock,
+            send=self.frames.append, spec=SPEC, clock=self.clock, variant=variant,
         )
 
     def _take(self) -> list[str]:
