@@ -16,7 +16,7 @@ UNDEFINED_HEADER = "-113"
 
 def _analyzer(dialect: AnalyzerDialect) -> Iterator[PowerAnalyzer]:
     circuit = SlotCircuit(UnitErrors.from_seed(1), 1, v_max_v=load_spec().compliance.v_max_nominal_v)
-    analyzer = PowerAnalyzer(circuit, "MY00000001", 5, dialect)
+    analyzer = PowerAnalyzer(circuit, "MY00000001", 5, dialect=dialect)
     try:
         yield analyzer
     finally:
