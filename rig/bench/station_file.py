@@ -14,8 +14,6 @@ import json
 import os
 from pathlib import Path
 
-from rig.records.signing import new_key_pem
-
 KEYS_SUFFIX = ".keys.toml"
 SIGNING_KEY_SUFFIX = ".signing.pem"
 PUBLIC_KEY_SUFFIX = ".signing.pub"
@@ -62,6 +60,19 @@ def station_toml(description: dict, keys_path: Path, signing_key_path: Path | No
     return "\n".join(lines)
 
 
+def _new_key_pem() -> tuple[bytes, bytes]:
+    """A fresh Ed25519 pair (private PKCS#8 PEM, public PEM). Imported here, not from rig.records, so
+    the bench's start-up does not load the results store's libraries."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
 def _write_signing_key(path: Path, private_pem: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYS_FILE_MODE)
     with os.fdopen(fd, "wb") as handle:
@@ -79,7 +90,7 @@ def write_station_files(description: dict, station_path: Path) -> Path:
         handle.write(keys)
     signing_path = station_path.with_name(station_path.name + SIGNING_KEY_SUFFIX)
     public_path = station_path.with_name(station_path.name + PUBLIC_KEY_SUFFIX)
-    private_pem, public_pem = new_key_pem()
+    private_pem, public_pem = _new_key_pem()
     _write_signing_key(signing_path, private_pem)
     public_path.write_bytes(public_pem)
     station_path.write_text(station_toml(description, keys_path, signing_path, public_path), encoding="utf-8")

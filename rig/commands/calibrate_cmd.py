@@ -23,6 +23,7 @@ from rig.commands.run_support import (
 )
 from rig.line_run import describe_error, run_slots
 from rig.metrology.decision import DecisionRule
+from rig.records.signing import Signer
 from rig.records.store import ResultsStore
 from rig.slot import DueDateOverride
 from rig.spec import load_spec
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _report_builder(signer=None):
+def _report_builder(signer: Signer | None = None):
     try:
         module = importlib.import_module("rig.records.report")
     except ModuleNotFoundError:

@@ -302,3 +302,35 @@ def test_store_of_an_older_rig_gets_the_signature_columns(tmp_path):
     engine.dispose()
     assert {"audit_head", "signature"} <= columns
 
+
+
+STATION_TOML = """
+name = "LINE1-ST03"
+unlock_keys = "env:KEYS"
+signing_key = "file:{key}"
+[[instruments]]
+id = "pa1"
+model = "N6705C"
+serial = "MY1"
+resource = "TCPIP::127.0.0.1::1::SOCKET"
+[[instruments]]
+id = "load1"
+model = "RDEC-1M"
+serial = "RD1"
+resource = "TCPIP::127.0.0.1::2::SOCKET"
+[[slots]]
+slot = 1
+dut = "/dev/null-ix30"
+ammeter = {{ instrument = "pa1", channel = 1 }}
+voltmeter = {{ instrument = "pa1", channel = 2 }}
+load = {{ instrument = "load1" }}
+"""
+
+
+def test_unreadable_station_signing_key_stops_calibrate_in_one_line(tmp_path, capsys):
+    station = tmp_path / "station.toml"
+    station.write_text(STATION_TOML.format(key=tmp_path / "missing.pem"))
+    code = main(["calibrate", "--station", str(station), "--db", f"sqlite:///{tmp_path / 'r.sqlite'}",
+                 "--calibrations", str(tmp_path / "cal"), "--reports", str(tmp_path / "rep")])
+    out = capsys.readouterr().out
+    assert code == 2 and "missing.pem: cannot read" in out and "Traceback" not in out
