@@ -17,6 +17,7 @@ from typing import Any
 
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
 from rig.procedures.calibrate import bound_violations
+from rig.serial_numbers import SerialNumberError, serial_folder
 from rig.spec import ProductSpec
 
 FORMAT = "ix30-calibration-table/1"
@@ -88,12 +89,21 @@ class TablePaths:
     csv_path: Path
 
 
+def table_folder(directory: Path, serial: str) -> Path:
+    """Where a unit's tables go: <directory>/<serial>, resolved; SerialNumberError if not safe."""
+    return serial_folder(Path(directory), serial, "calibration table folder")
+
+
 def write_table(directory: Path, table: dict[str, Any]) -> TablePaths:
-    """Write <serial>/<serial>_<timestamp>.json and .csv; the JSON carries its own SHA-256."""
+    """Write <serial>/<serial>_<timestamp>.json and .csv; the JSON carries its own SHA-256. The serial
+    must be a safe path component and the folder must resolve under `directory`."""
     body = _clean({"format": FORMAT, **table})
     serial = body["serial"]
     stamp = body["created_at"].replace(":", "").replace("-", "")
-    folder = Path(directory) / serial
+    try:
+        folder = table_folder(directory, serial)
+    except SerialNumberError as exc:
+        raise CalibrationTableError(str(exc)) from None
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"{serial}_{stamp}.json"
     csv_path = folder / f"{serial}_{stamp}.csv"
