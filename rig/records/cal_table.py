@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,13 @@ ROW_COLUMNS = (
     "phase", "requirement", "name", "polarity", "waveform", "load_ohm", "setpoint_ma", "freq_hz",
     "duty_pct", "measured", "unit", "nominal", "lower", "upper", "U", "tur", "verdict",
 )
+
+
+# A table nests five levels deep (rows in lists in the document); deeper is not a table, and deep
+# enough would exhaust the JSON parser's recursion (RecursionError instead of a message).
+MAX_TABLE_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class CalibrationTableError(ValueError):
@@ -148,11 +156,23 @@ class LoadedTable:
     document: dict[str, Any]
 
 
+def _nesting_depth(text: str) -> int:
+    """How deep JSON text nests its arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None = None) -> LoadedTable:
     """Read and check a JSON table: format, integrity (SHA-256), serial, coefficient bounds."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if _nesting_depth(text) > MAX_TABLE_DEPTH:
+            raise CalibrationTableError(f"calibration table {path}: nests deeper than {MAX_TABLE_DEPTH} levels")
+        document = json.loads(text)
     except OSError as exc:
         raise CalibrationTableError(f"calibration table {path}: cannot read: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
