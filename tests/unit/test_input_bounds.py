@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,16 @@ def test_bad_slot_option_is_one_line_exit_2(capsys, tmp_path, slot):
     assert code == 2
     assert "--slot" in output and "Traceback" not in output
     assert len(output.splitlines()) == 1, output
+
+
+@pytest.mark.parametrize("option", [("--serial", ""), ("--slot", "0")])
+def test_bad_serial_or_slot_option_under_pytest_is_a_usage_error(option):
+    repo = Path(__file__).parents[2]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", *option,
+                           str(Path(__file__).relative_to(repo))], cwd=repo, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert option[0] in done.stderr and "Traceback" not in done.stderr
 
 
 def test_huge_slot_number_in_a_station_is_refused():
