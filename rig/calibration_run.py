@@ -32,7 +32,7 @@ from rig.procedures.grid import GridPoint, accuracy_grid
 from rig.procedures.points import MeasuredPoint
 from rig.procedures.unit_events import UnitFault
 from rig.records.audit import AuditChainError, AuditLog
-from rig.records.cal_table import TablePaths, write_table
+from rig.records.cal_table import TablePaths, table_folder, write_table
 from rig.records.point_writer import BackgroundPointWriter
 from rig.records.signing import Signer
 from rig.records.store import PointRecord, ResultsStore
@@ -253,8 +253,17 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def _check_before_first_point(run: _Run) -> None:
+    """What would otherwise stop the run only at its end, checked once ID? is known: the unit's
+    unlock key (source readable, key present and well-formed; the key itself is not kept) and the
+    folder its table will be written to (the serial a safe path component under calibrations/)."""
+    run.job.keys.key_for(run.serial)
+    table_folder(run.job.calibrations_dir, run.serial)
+
+
 def _calibrate(run: _Run) -> CalibrationOutcome:
     job, slot = run.job, run.slot
+    _check_before_first_point(run)
     slot.arm_watchdog()
     before = slot.dut.read_calibration()
     _clear_latched_fault(run)
@@ -266,6 +275,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     if problems:
         _store_calibration(run, before, fit, written=False, readback_ok=None, notes="; ".join(problems))
         reason = _with_findings(str(CalibrationRefused(problems)), run)
+        _record_calibration_verdict(run, "FAIL", str(CalibrationRefused(problems)))
         return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
     job.progress.phase("write", 1)
     try:

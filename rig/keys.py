@@ -51,6 +51,14 @@ def _from_text(text: str, serial: str, source: str) -> str:
     raise KeyError_(f"{source} holds neither a serial->key table nor a template with {{serial}}")
 
 
+def check_source_spec(spec: str) -> tuple[str, str]:
+    """(kind, where) of a key source `env:VAR` or `file:PATH`; KeyError_ for anything else."""
+    kind, _, where = spec.partition(":")
+    if kind not in ("env", "file") or not where.strip():
+        raise KeyError_(f"unlock key source {spec!r} must be 'env:VAR' or 'file:PATH'")
+    return kind, where
+
+
 class KeySource:
     """Where keys come from: `env:VAR`, `file:PATH`, or an in-memory table (virtual bench)."""
 
@@ -65,16 +73,16 @@ class KeySource:
         if serial in self._table:
             return _validate(self._table[serial], serial, "the virtual bench")
         spec = self._spec or "env:RIG_UNLOCK_KEYS"
-        kind, _, where = spec.partition(":")
+        kind, where = check_source_spec(spec)
         if kind == "env":
             text = os.environ.get(where)
             if text is None:
                 raise KeyError_(f"environment variable {where} is not set (unlock key for {serial})")
             return _from_text(text, serial, f"environment variable {where}")
-        if kind == "file":
-            try:
-                text = Path(where).expanduser().read_text(encoding="utf-8")
-            except OSError as exc:
-                raise KeyError_(f"key file {where}: cannot read: {exc.strerror}") from None
-            return _from_text(text, serial, f"key file {where}")
-        raise KeyError_(f"unlock key source {spec!r} must be 'env:VAR' or 'file:PATH'")
+        try:
+            text = Path(where).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyError_(f"key file {where}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise KeyError_(f"key file {where}: not UTF-8 text (byte {exc.start})") from None
+        return _from_text(text, serial, f"key file {where}")

@@ -9,12 +9,15 @@ import math
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rig.validation import describe_invalid
 
 DEFAULT_SPEC = "ix30.toml"
+# A tolerance in percent of the value is below this: at 100 % any reading, even 0, would pass.
+MAX_TOLERANCE_PCT = 100.0
 
 
 class SpecError(ValueError):
@@ -22,13 +25,24 @@ class SpecError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A limit of inf or nan is no limit: every number in a spec is finite.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _ordered(section: str, low_name: str, low: float, high_name: str, high: float) -> None:
+    if not low < high:
+        raise ValueError(f"{section}: {low_name} {low:g} must be below {high_name} {high:g}")
 
 
 class Setpoint(_Section):
     min_ma: float = Field(ge=0)
     max_ma: float = Field(gt=0)
     resolution_ma: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> Setpoint:
+        _ordered("setpoint", "min_ma", self.min_ma, "max_ma", self.max_ma)
+        return self
 
 
 class Compliance(_Section):
@@ -39,11 +53,16 @@ class Compliance(_Section):
 
 class DcAccuracy(_Section):
     clause: str
-    pct_of_setpoint: float = Field(ge=0)
+    pct_of_setpoint: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     abs_ma: float = Field(ge=0)
     setpoint_min_ma: float = Field(ge=0)
     setpoint_max_ma: float = Field(gt=0)
     max_fraction_of_v_max: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> DcAccuracy:
+        _ordered("dc_accuracy", "setpoint_min_ma", self.setpoint_min_ma, "setpoint_max_ma", self.setpoint_max_ma)
+        return self
 
     def tolerance_ma(self, setpoint_ma: float) -> float:
         return self.pct_of_setpoint / 100.0 * abs(setpoint_ma) + self.abs_ma
@@ -51,12 +70,18 @@ class DcAccuracy(_Section):
 
 class PulsedAccuracy(_Section):
     clause: str
-    pct_of_mean: float = Field(ge=0)
+    pct_of_mean: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     abs_ma: float = Field(ge=0)
     freq_min_hz: float = Field(gt=0)
     freq_max_hz: float = Field(gt=0)
     duty_min_pct: float = Field(gt=0, lt=100)
     duty_max_pct: float = Field(gt=0, lt=100)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PulsedAccuracy:
+        _ordered("pulsed_accuracy", "freq_min_hz", self.freq_min_hz, "freq_max_hz", self.freq_max_hz)
+        _ordered("pulsed_accuracy", "duty_min_pct", self.duty_min_pct, "duty_max_pct", self.duty_max_pct)
+        return self
 
     def tolerance_ma(self, mean_ma: float) -> float:
         return self.pct_of_mean / 100.0 * abs(mean_ma) + self.abs_ma
@@ -64,7 +89,7 @@ class PulsedAccuracy(_Section):
 
 class ReadingCurrent(_Section):
     clause: str
-    pct_of_reading: float = Field(ge=0)
+    pct_of_reading: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     abs_ma: float = Field(ge=0)
 
     def tolerance_ma(self, reading_ma: float) -> float:
@@ -73,7 +98,7 @@ class ReadingCurrent(_Section):
 
 class ReadingVoltage(_Section):
     clause: str
-    pct_of_reading: float = Field(ge=0)
+    pct_of_reading: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     abs_v: float = Field(ge=0)
 
     def tolerance_v(self, reading_v: float) -> float:
@@ -85,7 +110,15 @@ class Ramp(_Section):
     rate_min_ma_per_s: float = Field(gt=0)
     rate_max_ma_per_s: float = Field(gt=0)
     rate_default_ma_per_s: float = Field(gt=0)
-    tolerance_pct: float = Field(ge=0)
+    tolerance_pct: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
+
+    @model_validator(mode="after")
+    def _range(self) -> Ramp:
+        _ordered("ramp", "rate_min_ma_per_s", self.rate_min_ma_per_s, "rate_max_ma_per_s", self.rate_max_ma_per_s)
+        if not self.rate_min_ma_per_s <= self.rate_default_ma_per_s <= self.rate_max_ma_per_s:
+            raise ValueError(f"ramp: rate_default_ma_per_s {self.rate_default_ma_per_s:g} outside"
+                             f" [{self.rate_min_ma_per_s:g}, {self.rate_max_ma_per_s:g}]")
+        return self
 
 
 class Overcurrent(_Section):
@@ -123,8 +156,15 @@ class Timer(_Section):
     clause: str
     min_s: float = Field(gt=0)
     max_s: float = Field(gt=0)
-    tolerance_pct: float = Field(ge=0)
+    tolerance_pct: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     tolerance_abs_s: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> Timer:
+        _ordered("timer", "min_s", self.min_s, "max_s", self.max_s)
+        if not self.tolerance_abs_s < self.min_s:
+            raise ValueError(f"timer: tolerance_abs_s {self.tolerance_abs_s:g} must be below min_s {self.min_s:g}")
+        return self
 
     def tolerance_s(self, duration_s: float) -> float:
         return self.tolerance_pct / 100.0 * duration_s + self.tolerance_abs_s
@@ -146,11 +186,11 @@ class TestLoads(_Section):
 
 
 class Uncalibrated(_Section):
-    output_gain_pct: float = Field(ge=0)
+    output_gain_pct: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     output_offset_ma: float = Field(ge=0)
-    reading_gain_pct: float = Field(ge=0)
+    reading_gain_pct: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
     reading_offset_ma: float = Field(ge=0)
-    bow_pct_of_full_scale: float = Field(ge=0)
+    bow_pct_of_full_scale: float = Field(ge=0, lt=MAX_TOLERANCE_PCT)
 
 
 Bounds = tuple[float, float]
@@ -193,7 +233,7 @@ class CalibrationNominal(_Section):
 
 
 class ProductSpec(_Section):
-    product: str
+    product: Literal["IX-30"]  # the rig speaks the IX-30's protocol: a spec of another product is refused
     document: str
     setpoint: Setpoint
     compliance: Compliance
@@ -233,6 +273,26 @@ class ProductSpec(_Section):
         threshold_ma = self.loss_of_contact.current_fraction_of_setpoint * setpoint_ma
         widening_ma = self.reading_current.tolerance_ma(threshold_ma)
         return threshold_ma - widening_ma, threshold_ma + widening_ma
+    @model_validator(mode="after")
+    def _plausible(self) -> ProductSpec:
+        """Limits that only make sense together: an absolute tolerance below the range it applies
+        to, accuracy domains inside the setpoint range, the compliance limit above its nominal."""
+        top_ma = self.setpoint.max_ma
+        for name, abs_ma in (("dc_accuracy", self.dc_accuracy.abs_ma), ("pulsed_accuracy", self.pulsed_accuracy.abs_ma),
+                             ("reading_current", self.reading_current.abs_ma)):
+            if not abs_ma < top_ma:
+                raise ValueError(f"{name}.abs_ma {abs_ma:g} must be below setpoint.max_ma {top_ma:g}")
+        if not self.reading_voltage.abs_v < self.compliance.v_max_nominal_v:
+            raise ValueError(f"reading_voltage.abs_v {self.reading_voltage.abs_v:g} must be below"
+                             f" compliance.v_max_nominal_v {self.compliance.v_max_nominal_v:g}")
+        if not self.compliance.v_max_nominal_v <= self.compliance.v_abs_max_v:
+            raise ValueError(f"compliance: v_max_nominal_v {self.compliance.v_max_nominal_v:g} must not be above"
+                             f" v_abs_max_v {self.compliance.v_abs_max_v:g}")
+        dc = self.dc_accuracy
+        if not (self.setpoint.min_ma <= dc.setpoint_min_ma and dc.setpoint_max_ma <= top_ma):
+            raise ValueError(f"dc_accuracy setpoints [{dc.setpoint_min_ma:g}, {dc.setpoint_max_ma:g}] mA must lie in"
+                             f" setpoint [{self.setpoint.min_ma:g}, {top_ma:g}] mA")
+        return self
 
     def in_dc_accuracy_domain(self, setpoint_ma: float, load_ohm: float) -> bool:
         """Where the DC accuracy row applies: setpoint range and setpoint × R ≤ 0.95 × V_max."""
@@ -264,4 +324,6 @@ def load_spec(path: str | Path | None = None) -> ProductSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"product spec {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"product spec {path}: not UTF-8 text (byte {exc.start})") from None
     return parse_spec(text, str(path))

@@ -13,11 +13,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rig.keys import KeyError_, check_source_spec
+from rig.serial_numbers import protocol_serial_problem
 from rig.validation import describe_invalid
 
 MODELS_FILE = "instrument_models.toml"
+# Upper bound of any settling time (a model's stated figure or a station's override). The physics:
+# the slowest stage the rig waits for is the unit's output, 5 time constants of 2 ms = 10 ms
+# (instruments.md section 3); the load settles in 5 ms. 100 times the unit's figure is 1.0 s, which is
+# also below the unit's host watchdog period (1.4 s, rig/slot.py): a "settling" that long is a typo
+# (inf, 1e300, 3600), and would only hold the output on for nothing, point after point.
+UNIT_STATED_SETTLE_S = 0.010
+MAX_SETTLE_S = 100 * UNIT_STATED_SETTLE_S
+# Upper bound of a stated command or reply latency: the protocol's reply time, 100 ms
+# (dut-protocol.md section 2), is 100 times the instruments' stated 1 ms (instruments.md).
+MAX_LATENCY_S = 0.100
+# Slot numbers are a station's positions: bounded so that no number overflows a store column.
+MAX_SLOT_NUMBER = 9999
 
 
 class StationError(ValueError):
@@ -48,9 +62,9 @@ class ModelFigures(_Strict):
     """Stated figures of an instrument model: what the uncertainty budget and settling waits use."""
 
     kind: Literal["analyzer", "load", "dut", "voltmeter"]
-    settle_s: float = Field(ge=0)
-    command_latency_s: float = Field(default=0.0, ge=0)
-    reply_latency_s: float = Field(default=0.0, ge=0)
+    settle_s: float = Field(ge=0, le=MAX_SETTLE_S)
+    command_latency_s: float = Field(default=0.0, ge=0, le=MAX_LATENCY_S)
+    reply_latency_s: float = Field(default=0.0, ge=0, le=MAX_LATENCY_S)
     baud: int | None = None
     default_interval_s: float | None = None
     default_points: int | None = None
@@ -87,7 +101,7 @@ class InstrumentAsset(_Strict):
     resource: str = Field(min_length=1)
     certificate: str = ""
     cal_due: dt.date | None = None
-    settle_s: float | None = Field(default=None, ge=0)
+    settle_s: float | None = Field(default=None, ge=0, le=MAX_SETTLE_S)
 
 
 class RoleBinding(_Strict):
@@ -96,12 +110,20 @@ class RoleBinding(_Strict):
 
 
 class SlotConfig(_Strict):
-    slot: int = Field(ge=1)
+    slot: int = Field(ge=1, le=MAX_SLOT_NUMBER)
     dut: str = Field(min_length=1, description="serial device path or pyserial URL")
     dut_serial: str | None = None
     ammeter: RoleBinding
     voltmeter: RoleBinding
     load: RoleBinding
+
+    @field_validator("dut_serial")
+    @classmethod
+    def _serial_syntax(cls, value: str | None) -> str | None:
+        problem = None if value is None else protocol_serial_problem(value)
+        if problem:
+            raise ValueError(f"an ID? serial {problem}")  # an empty one would turn the serial check off
+        return value
 
 
 class Station(_Strict):
@@ -119,6 +141,17 @@ class Station(_Strict):
     instruments: tuple[InstrumentAsset, ...] = Field(min_length=1)
     slots: tuple[SlotConfig, ...] = Field(min_length=1)
     models: dict[str, ModelFigures] = Field(default_factory=dict)
+
+    @field_validator("unlock_keys")
+    @classmethod
+    def _key_source_syntax(cls, value: str | None) -> str | None:
+        # Found here, at load, not at the calibration write after some 200 points.
+        if value is not None:
+            try:
+                check_source_spec(value)
+            except KeyError_ as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Station:
@@ -196,6 +229,8 @@ def load_station(path: str | Path) -> Station:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StationError(f"station file {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise StationError(f"station file {path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -15,6 +15,9 @@ def describe_invalid(kind: str, source: str, exc: ValidationError) -> str:
         if err["type"] == "missing":
             lines.append(f"  {where}: missing")  # the input shown would be the whole parent table
             continue
+        if not err["loc"]:  # a check across fields names them itself; the input is the whole file
+            lines.append(f"  {err['msg']}")
+            continue
         got = repr(err.get("input"))
         got = got if len(got) <= MAX_SHOWN_CHARS else got[:MAX_SHOWN_CHARS] + "..."
         lines.append(f"  {where}: {err['msg']} (got {got})")

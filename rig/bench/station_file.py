@@ -73,10 +73,20 @@ def _new_key_pem() -> tuple[bytes, bytes]:
     return private, public
 
 
-def _write_signing_key(path: Path, private_pem: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYS_FILE_MODE)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_pem)
+def write_secret_file(path: Path, text: str) -> None:
+    """Write `text` to `path` at mode 0600, whatever was there: a new file created exclusively
+    (O_EXCL, O_NOFOLLOW) beside it, then renamed over it. An existing file's looser mode is not
+    kept and a symlink at `path` is replaced, never followed to write the keys into its target."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, KEYS_FILE_MODE)
+    try:
+        os.fchmod(fd, KEYS_FILE_MODE)  # the umask may only have narrowed it; make it exactly 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_station_files(description: dict, station_path: Path) -> Path:
@@ -85,13 +95,11 @@ def write_station_files(description: dict, station_path: Path) -> Path:
     station_path = Path(station_path).resolve()
     keys_path = station_path.with_name(station_path.name + KEYS_SUFFIX)
     keys = "".join(f"{_value(s['serial'])} = {_value(s['key'])}\n" for s in description["slots"])
-    fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYS_FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(keys)
+    write_secret_file(keys_path, keys)
     signing_path = station_path.with_name(station_path.name + SIGNING_KEY_SUFFIX)
     public_path = station_path.with_name(station_path.name + PUBLIC_KEY_SUFFIX)
     private_pem, public_pem = _new_key_pem()
-    _write_signing_key(signing_path, private_pem)
+    write_secret_file(signing_path, private_pem.decode("ascii"))
     public_path.write_bytes(public_pem)
     station_path.write_text(station_toml(description, keys_path, signing_path, public_path), encoding="utf-8")
     return keys_path

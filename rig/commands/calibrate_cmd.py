@@ -25,6 +25,7 @@ from rig.line_run import describe_error, run_slots
 from rig.metrology.decision import DecisionRule
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
+from rig.records.store_engine import default_url, mask_url_secrets
 from rig.slot import DueDateOverride
 from rig.spec import load_spec
 
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("run stopped", exc_info=True)
-        console.print(f"[bold yellow]ERROR[/] {escape(describe_error(exc))}")
+        message = mask_url_secrets(describe_error(exc), args.db or default_url())
+        console.print(f"[bold yellow]ERROR[/] {escape(message)}")
         return EXIT_ERROR
     for number, outcome in outcomes.items():
         _print_outcome(console, number, outcome)

@@ -88,7 +88,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_guarded(lambda: _compare(args))
+    return run_guarded(lambda: _compare(args), args.db)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from rig.records.report import build_report, public_url
 from rig.records.signing import SigningKeyError, load_signer
 from rig.records.store import ResultsStore, default_url
+from rig.records.store_engine import mask_url_secrets
 from rig.spec import SpecError
 
 EXIT_OK = 0
@@ -48,11 +49,12 @@ def open_store(url: str | None) -> ResultsStore:
         return ResultsStore(url)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CommandError(f"cannot open database {public_url(url)}: {reason}") from None
+        raise CommandError(f"cannot open database {public_url(url)}: {mask_url_secrets(reason, url)}") from None
 
 
-def run_guarded(action: Callable[[], int]) -> int:
-    """Run a command body, turning the errors it can expect into one line on stderr, exit 2."""
+def run_guarded(action: Callable[[], int], db_url: str | None = None) -> int:
+    """Run a command body, turning the errors it can expect into one line on stderr, exit 2; the
+    store URL's password (--db, else the default URL) is never shown."""
     try:
         return action()
     except CommandError as exc:
@@ -61,7 +63,7 @@ def run_guarded(action: Callable[[], int]) -> int:
         message = str(exc.args[0]) if exc.args else "not found"
     except (SQLAlchemyError, OSError, SpecError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    print(f"rig: error: {message}", file=sys.stderr)
+    print(f"rig: error: {mask_url_secrets(message, db_url or default_url())}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -83,7 +85,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_guarded(lambda: _report(args))
+    return run_guarded(lambda: _report(args), args.db)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

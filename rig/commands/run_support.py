@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rig.keys import KeySource
 from rig.records.signing import Signer, load_signer, load_station_signer
-from rig.station import Station, load_station
+from rig.serial_numbers import check_path_serial
+from rig.station import MAX_SLOT_NUMBER, Station, StationError, load_station
 from rig.virtual_bench import VirtualBenchProcess
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -46,6 +47,7 @@ class StationContext:
 @contextlib.contextmanager
 def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
     """The named station, or a virtual bench started for this run and stopped after it."""
+    check_run_arguments(args)
     if args.station:
         station = load_station(args.station)
         yield StationContext(station, KeySource(station.unlock_keys),
@@ -59,6 +61,15 @@ def station_context(args: argparse.Namespace) -> Iterator[StationContext]:
         variant=args.bench_variant,
     ) as bench:
         yield StationContext(bench.station, bench.keys, signer)
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad --serial / --slot before anything starts: an empty serial would silently turn the
+    serial check off, and the scanned serial must equal the unit's, which names its table folder."""
+    if args.serial is not None:
+        check_path_serial(args.serial, "--serial")
+    if args.slot is not None and not 1 <= args.slot <= MAX_SLOT_NUMBER:
+        raise StationError(f"--slot: {args.slot} is not a slot number (1 to {MAX_SLOT_NUMBER})")
 
 
 class Terminated(KeyboardInterrupt):

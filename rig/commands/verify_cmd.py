@@ -135,7 +135,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_guarded(lambda: _verify(args))
+    return run_guarded(lambda: _verify(args), args.db)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

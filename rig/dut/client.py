@@ -31,6 +31,7 @@ from rig.dut.errors import (
 )
 from rig.dut.framing import Reply
 from rig.dut.link import READ_POLL_S, CorruptLine, DutEvent, SerialLink, open_port
+from rig.serial_numbers import protocol_serial_problem
 from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,8 @@ class Ix30Client(UnitCommands, CalibrationCommands):
 
     @property
     def corrupt_lines(self) -> list[CorruptLine]:
-        return self.link.corrupt_lines
+        """The last corrupt lines received (at most link.MAX_KEPT_CORRUPT_LINES; link.corrupt_count counts all)."""
+        return list(self.link.corrupt_lines)
 
     def _identify(self, expected_serial: str | None) -> DutIdentity:
         payload = self.request("ID?")
@@ -122,6 +124,9 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         if len(fields) != len(DutIdentity.__dataclass_fields__):
             raise DutFrameError(self.port_name, "ID?", "not 'maker,model,serial,fw,hw'", payload)
         identity = DutIdentity(*fields)
+        problem = protocol_serial_problem(identity.serial)
+        if problem:
+            raise DutFrameError(self.port_name, "ID?", f"serial {identity.serial!r} {problem}", payload)
         if identity.model != self.spec.product:
             raise DutIdentityError(self.port_name, "ID?",
                                    f"model {identity.model!r}, expected {self.spec.product!r}")

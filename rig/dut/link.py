@@ -14,12 +14,14 @@ import queue
 import termios
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import serial
 
 from rig.dut.errors import DutError, DutFrameError, DutLinkLost, DutTimeout
 from rig.dut.framing import FrameError, Reply, decode_frame, encode_frame, is_event, parse_reply
+from rig.dut.warning_limit import LimitedWarnings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,10 @@ RECONNECT_WINDOW_S = 3.0
 RECONNECT_POLL_S = 0.1
 # What a port that went away raises: pyserial's own, the OS's, and termios's (tcdrain on flush).
 PORT_ERRORS = (serial.SerialException, OSError, termios.error)
+# A unit answers one line per request and the rig waits for each: more queued replies than this are
+# a babbling line, not answers; the oldest are dropped. Corrupt lines are counted, the last few kept.
+MAX_QUEUED_REPLIES = 16
+MAX_KEPT_CORRUPT_LINES = 100
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,12 @@ class SerialLink:
         self.port = port
         self.url = url
         self.port_name = str(getattr(port, "portstr", None) or port.port)
-        self.corrupt_lines: list[CorruptLine] = []
+        self.corrupt_lines: deque[CorruptLine] = deque(maxlen=MAX_KEPT_CORRUPT_LINES)
+        self.corrupt_count = 0
         self.boots = 0
         self.reconnects = 0
-        self._replies: queue.Queue[Reply | CorruptLine] = queue.Queue()
+        self._replies: queue.Queue[Reply | CorruptLine] = queue.Queue(maxsize=MAX_QUEUED_REPLIES)
+        self._line_warnings = LimitedWarnings(log)
         self._events: list[DutEvent] = []
         self._taken: set[int] = set()
         self._events_changed = threading.Condition()
@@ -121,17 +129,33 @@ class SerialLink:
                 self._events_changed.notify_all()
             return
         try:
-            self._replies.put(parse_reply(body))
+            reply = parse_reply(body)
         except FrameError as exc:
             self._route_corrupt(line, exc.reason)
+            return
+        self._queue_reply(reply)
 
     def _route_corrupt(self, line: bytes, reason: str) -> None:
-        log.warning("%s: discarded corrupt line (%s): %r", self.port_name, reason, line)
+        self._line_warnings.warning("%s: discarded corrupt line (%s): %r", self.port_name, reason, line[:80])
         corrupt = CorruptLine(line, reason)
         self.corrupt_lines.append(corrupt)
+        self.corrupt_count += 1
         # A damaged event must not stand in for a reply; anything else may be the reply.
         if not line.startswith(b"!"):
-            self._replies.put(corrupt)
+            self._queue_reply(corrupt)
+
+    def _queue_reply(self, item: Reply | CorruptLine) -> None:
+        """Queue without ever blocking the reader: when full, the oldest reply goes (it is stale)."""
+        while True:
+            try:
+                self._replies.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    dropped = self._replies.get_nowait()
+                except queue.Empty:
+                    continue
+                self._line_warnings.warning("%s: reply queue full, dropped %r", self.port_name, dropped)
 
     # -- one exchange ---------------------------------------------------------------------
 
@@ -197,7 +221,7 @@ class SerialLink:
                 stale = self._replies.get_nowait()
             except queue.Empty:
                 return
-            log.warning("%s: discarded late reply %r", self.port_name, stale)
+            self._line_warnings.warning("%s: discarded late reply %r", self.port_name, stale)
 
     # -- reconnection ---------------------------------------------------------------------
 
@@ -256,6 +280,7 @@ class SerialLink:
                 self._events_changed.wait(remaining)
 
     def close(self) -> None:
+        self._line_warnings.flush()
         self._stop.set()
         if self._reader.is_alive() and self._reader is not threading.current_thread():
             self._reader.join(timeout=1.0)

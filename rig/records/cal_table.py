@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
 from rig.procedures.calibrate import bound_violations
 from rig.records.signing import UNSIGNED_NOTE, Signer, SigningKeyError, Verifier, load_verifier
+from rig.serial_numbers import SerialNumberError, serial_folder
 from rig.spec import ProductSpec
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,13 @@ ROW_COLUMNS = (
     "phase", "requirement", "name", "polarity", "waveform", "load_ohm", "setpoint_ma", "freq_hz",
     "duty_pct", "measured", "unit", "nominal", "lower", "upper", "U", "tur", "verdict",
 )
+
+
+# A table nests five levels deep (rows in lists in the document); deeper is not a table, and deep
+# enough would exhaust the JSON parser's recursion (RecursionError instead of a message).
+MAX_TABLE_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class CalibrationTableError(ValueError):
@@ -101,13 +110,22 @@ def table_message(sha256: str) -> dict[str, str]:
     return {"kind": "calibration-table", "sha256": sha256}
 
 
+def table_folder(directory: Path, serial: str) -> Path:
+    """Where a unit's tables go: <directory>/<serial>, resolved; SerialNumberError if not safe."""
+    return serial_folder(Path(directory), serial, "calibration table folder")
+
+
 def write_table(directory: Path, table: dict[str, Any], signer: Signer | None = None) -> TablePaths:
     """Write <serial>/<serial>_<timestamp>.json and .csv; the JSON carries its own SHA-256 and, with
-    the station key, a signature over it."""
+    the station key, a signature over it. The serial must be a safe path component and the folder
+    must resolve under `directory`."""
     body = _clean({"format": FORMAT, **table})
     serial = body["serial"]
     stamp = body["created_at"].replace(":", "").replace("-", "")
-    folder = Path(directory) / serial
+    try:
+        folder = table_folder(directory, serial)
+    except SerialNumberError as exc:
+        raise CalibrationTableError(str(exc)) from None
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"{serial}_{stamp}.json"
     csv_path = folder / f"{serial}_{stamp}.csv"
@@ -170,13 +188,25 @@ def _check_signature(path: Path, digest: str, signature: Any, verifier: Verifier
     return SIGNED_NOTE
 
 
+def _nesting_depth(text: str) -> int:
+    """How deep JSON text nests its arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None = None,
                verifier: Verifier | None = None) -> LoadedTable:
     """Read and check a JSON table: format, integrity (SHA-256 and, with a public key given or
     configured, its signature), serial, coefficient bounds."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if _nesting_depth(text) > MAX_TABLE_DEPTH:
+            raise CalibrationTableError(f"calibration table {path}: nests deeper than {MAX_TABLE_DEPTH} levels")
+        document = json.loads(text)
     except OSError as exc:
         raise CalibrationTableError(f"calibration table {path}: cannot read: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

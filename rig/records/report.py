@@ -14,12 +14,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.engine import URL, make_url
 
 from rig.metrology.decision import MIN_TUR, Verdict, margin_to_limits, worst_verdict
 from rig.records import digest, report_html, report_pdf
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
+from rig.records.store_engine import masked_url
 from rig.spec import ProductSpec, load_spec
 from rig.units import PERCENT
 
@@ -136,14 +136,8 @@ class ReportPaths:
 
 
 def public_url(url: str) -> str:
-    """The store URL without its password, safe to print in a report."""
-    try:
-        parsed = make_url(url)
-        bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port,
-                          parsed.database, parsed.query)
-        return bare.render_as_string(hide_password=False)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown by scheme only
-        return url.split(":", 1)[0] + ":…"
+    """The store URL without its password (and secret query values), safe to print in a report."""
+    return masked_url(url)
 
 
 def _finite(value: object) -> float | None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rig.records import digest
-from rig.records.store_engine import DB_URL_ENV, add_missing_columns, default_url, make_engine
+from rig.records.store_engine import DB_URL_ENV, add_missing_columns, default_url, make_engine, masked_url
 from rig.records.store_schema import (
     Base,
     Calibration,
@@ -150,7 +150,7 @@ class ResultsStore:
     def _open_run(self, session: Session, run_id: int) -> Run:
         run = session.get(Run, run_id)
         if run is None:
-            raise KeyError(f"no run {run_id} in {self.url}")
+            raise KeyError(f"no run {run_id} in {masked_url(self.url)}")
         if run.status != RUNNING:
             raise ValueError(f"run {run_id} is {run.status}; its record is closed")
         return run
@@ -165,7 +165,7 @@ class ResultsStore:
         with self.engine.begin() as connection:
             status = connection.scalar(select(Run.status).where(Run.id == run_id))
             if status is None:
-                raise KeyError(f"no run {run_id} in {self.url}")
+                raise KeyError(f"no run {run_id} in {masked_url(self.url)}")
             if status != RUNNING:
                 raise ValueError(f"run {run_id} is {status}; its record is closed")
             if values["seq"] is None:
@@ -233,7 +233,7 @@ class ResultsStore:
         with Session(self.engine) as session:
             run = session.get(Run, run_id)
             if run is None:
-                raise KeyError(f"no run {run_id} in {self.url}")
+                raise KeyError(f"no run {run_id} in {masked_url(self.url)}")
             return self._run_dict(session, run)
 
     @staticmethod

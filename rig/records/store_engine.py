@@ -9,13 +9,51 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 DB_URL_ENV = "RIG_DB_URL"
 DEFAULT_DB_RELPATH = Path("reports") / "results.sqlite"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# Query parameters that carry a secret (libpq's password, and what other drivers call it).
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword", "secret", "token"})
+MASK = "***"
+
+
+def masked_url(url: str) -> str:
+    """The store URL as it may be shown or recorded: no password, secret query values masked."""
+    try:
+        parsed = make_url(url)
+        query = {k: (MASK if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+        bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port,
+                          parsed.database, query)
+        return bare.render_as_string(hide_password=False)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown by scheme only
+        return url.split(":", 1)[0] + ":…"
+
+
+def _secrets_of(url: str) -> list[str]:
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - unparsable: the whole text after the scheme may be secret
+        rest = url.split(":", 1)[1] if ":" in url else url
+        return [rest] if rest else []
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_QUERY_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    return [str(secret) for secret in found if secret]
+
+
+def mask_url_secrets(text: str, url: str | None) -> str:
+    """`text` (an error message) with the URL shown masked and any of its secrets replaced by ***."""
+    if not url:
+        return text
+    text = text.replace(url, masked_url(url))
+    for secret in sorted(_secrets_of(url), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 def repo_root() -> Path:
