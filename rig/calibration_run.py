@@ -35,7 +35,7 @@ from rig.records.cal_table import TablePaths, write_table
 from rig.records.point_writer import BackgroundPointWriter
 from rig.records.store import PointRecord, ResultsStore
 from rig.run_records import calibration_records, instruments_of, record_of, table_document
-from rig.slot import DueDateOverride, OpenSlot, open_slot
+from rig.slot import DueDateOverride, OpenSlot, SafeState, open_slot
 from rig.spec import ProductSpec
 from rig.station import Station
 
@@ -72,7 +72,9 @@ class CalibrationJob:
     progress: Progress = field(default_factory=NoProgress)
     build_report: Callable[[ResultsStore, int, Path], Path | None] | None = None
     # Set by whoever runs several slots at once: an operator's Ctrl-C must stop every slot, and
-    # only the main thread receives it. Checked after every stored point.
+    # only the main thread receives it. Checked after every stored point and before every step that
+    # writes (the calibration write, the table): a write under way is finished and recorded, never
+    # left half done. May carry a `reason` (e.g. the worker's parent died).
     abort: threading.Event = field(default_factory=threading.Event)
 
 
@@ -89,6 +91,8 @@ class CalibrationOutcome:
     table: TablePaths | None = None
     report: Path | None = None
     points: list[MeasuredPoint] = field(default_factory=list)
+    # The slot's state as read back when it was closed (None: the slot was never opened).
+    safe: SafeState | None = None
 
 
 def _latched_fault(slot: OpenSlot) -> str | None:
@@ -128,8 +132,12 @@ class _Run:
         self.writer.submit(record_of(point))
         self.points.append(point)
         self.job.progress.advance()
+        self.check_abort()
+
+    def check_abort(self) -> None:
         if self.job.abort.is_set():
-            raise RunAborted(f"slot {self.slot.number}: stopped by the operator")
+            reason = getattr(self.job.abort, "reason", None) or "stopped by the operator"
+            raise RunAborted(f"slot {self.slot.number}: {reason}")
 
     def sweep(self, phase: str) -> list[MeasuredPoint]:
         # As found, the unit may be uncalibrated: stay where its worst errors cannot trip it.
@@ -149,6 +157,7 @@ class _Run:
             raw={"true_v": point.true_v, "i_code": point.i_code, "v_code": point.v_code},
         ))
         self.job.progress.advance()
+        self.check_abort()
 
     def finish_writing(self) -> None:
         """Every submitted point committed (a failed commit is logged: the run is ending anyway)."""
@@ -188,9 +197,19 @@ def requirement_verdicts(points: list[MeasuredPoint], phase: str) -> dict[str, t
 
 def run_calibration(job: CalibrationJob) -> CalibrationOutcome:
     """Open the slot, run the job on it, always leave the slot safe."""
-    with open_slot(job.station, job.slot, expected_unit_serial=job.expected_serial, override=job.override,
-                   today=job.today) as slot:
-        return calibrate_slot(job, slot)
+    slot = open_slot(job.station, job.slot, expected_unit_serial=job.expected_serial, override=job.override,
+                     today=job.today)
+    try:
+        outcome = calibrate_slot(job, slot)
+    except BaseException as exc:
+        safe = slot.close()
+        try:
+            exc.safe = safe  # type: ignore[attr-defined]  # for the operator's closing line
+        except AttributeError:
+            pass
+        raise
+    outcome.safe = slot.close()
+    return outcome
 
 
 def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
@@ -238,6 +257,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         _store_calibration(run, before, fit, written=False, readback_ok=None, notes="; ".join(problems))
         reason = str(CalibrationRefused(problems))
         return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
+    run.check_abort()  # no calibration write begins after a stop
     job.progress.phase("write", 1)
     try:
         written = write_calibration(slot, fit.coefficients, job.keys, job.spec,
@@ -253,6 +273,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     for key, (worst, verdict) in verdicts.items():
         job.store.set_requirement_verdict(run.run_id, key, worst.requirement.clause, verdict.value,
                                           worst.decision.margin)
+    run.check_abort()
     failing = sorted(k for k, (_, v) in verdicts.items() if v is not Verdict.PASS)
     verdict = "FAIL" if failing else "PASS"
     reason = ("as-left not inside the spec (with guard band) for: " + ", ".join(failing)) if failing else (

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from rig.records.report import build_report, public_url
+from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore, default_url
 from rig.spec import SpecError
 
@@ -67,6 +68,7 @@ def run_guarded(action: Callable[[], int]) -> int:
 def _report(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     try:
+        reconcile_stale_runs(store)  # a run whose process is gone is reported as interrupted
         paths = build_report(store, args.run_id, Path(args.out))
     finally:
         store.close()

@@ -1,0 +1,103 @@
+"""A forked slot worker ends with its parent, the same way as on the operator's stop.
+
+On Linux the kernel sends the worker SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG, set right
+after the fork; then the parent is checked once, since it may have died before that). Everywhere, a
+thread also watches os.getppid(): a parent that is gone requests the stop. Either way the run ends at
+its next point like an operator's stop (output off, run marked aborted) and the worker exits. A worker
+that has not ended `grace_s` after its parent died exits at once: its unit's armed host watchdog, no
+longer fed, turns the output off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_S = 0.2
+EXIT_ORPHANED = 3
+PARENT_DIED = "its parent process died"
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class WorkerStop:
+    """A worker's stop request: the caller's shared stop event (the operator's stop), or the worker's
+    own (a signal to it, its parent's death), with the reason to record."""
+
+    def __init__(self, shared: StopFlag) -> None:
+        self.shared = shared
+        self.own = threading.Event()
+        self.own_reason: str | None = None
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or self.shared.is_set()
+
+    def set(self, reason: str = "stopped by the operator") -> None:
+        if not self.own.is_set():
+            self.own_reason = reason
+            self.own.set()
+
+    @property
+    def reason(self) -> str:
+        return self.own_reason if self.own.is_set() and self.own_reason else "stopped by the operator"
+
+
+def signal_on_parent_death(signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send signum to this process when its parent dies; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+            return False
+    except (OSError, AttributeError) as exc:
+        log.warning("prctl(PR_SET_PDEATHSIG) not available: %s", exc)
+        return False
+    return True
+
+
+def tie_to_parent(stop: WorkerStop, parent_pid: int, grace_s: float,
+                  raise_second: Callable[[str], BaseException]) -> None:
+    """In a freshly forked worker: SIGTERM and SIGINT (and the parent's death) request the stop; a
+    second signal raises raise_second(reason) at once; the parent is watched from a thread."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.own.is_set():
+            raise raise_second(f"a second {name} while stopping")
+        stop.set(PARENT_DIED if os.getppid() != parent_pid else f"stopped by {name}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal_on_parent_death(signal.SIGTERM)
+    threading.Thread(target=_watch_parent, args=(stop, parent_pid, grace_s), name="parent-watch",
+                     daemon=True).start()
+
+
+def parent_alive(parent_pid: int) -> bool:
+    return os.getppid() == parent_pid
+
+
+def _watch_parent(stop: WorkerStop, parent_pid: int, grace_s: float) -> None:
+    """Poll the parent (this also covers a parent that died before prctl); after its death, give the
+    run grace_s to end safely, then exit."""
+    while parent_alive(parent_pid):
+        time.sleep(PARENT_POLL_S)
+    stop.set(PARENT_DIED)
+    time.sleep(grace_s)
+    log.error("the parent died %.0f s ago and the run has not ended: exiting", grace_s)
+    os._exit(EXIT_ORPHANED)
