@@ -1,6 +1,6 @@
 """A forked slot worker ends with its parent, the same way as on the operator's stop.
 
-On Linux the kernel sends the worker SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG, set right
+On Linux the kernel sends the worker SIGHUP when its parent dies (prctl PR_SET_PDEATHSIG, set right
 after the fork; then the parent is checked once, since it may have died before that). Everywhere, a
 thread also watches os.getppid(): a parent that is gone requests the stop. Either way the run ends at
 its next point like an operator's stop (output off, run marked aborted) and the worker exits. A worker
@@ -24,6 +24,9 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Sent by the kernel when the parent dies: SIGHUP (its meaning: the controlling side is gone), so that
+# the reason recorded tells it from an operator's or a service manager's SIGTERM.
+PARENT_DEATH_SIGNAL = signal.SIGHUP
 PARENT_POLL_S = 0.2
 EXIT_ORPHANED = 3
 PARENT_DIED = "its parent process died"
@@ -55,7 +58,7 @@ class WorkerStop:
         return self.own_reason if self.own.is_set() and self.own_reason else "stopped by the operator"
 
 
-def signal_on_parent_death(signum: int = signal.SIGTERM) -> bool:
+def signal_on_parent_death(signum: int = PARENT_DEATH_SIGNAL) -> bool:
     """Ask the kernel to send signum to this process when its parent dies; False where it cannot."""
     if not sys.platform.startswith("linux"):
         return False
@@ -72,18 +75,30 @@ def signal_on_parent_death(signum: int = signal.SIGTERM) -> bool:
 
 def tie_to_parent(stop: WorkerStop, parent_pid: int, grace_s: float,
                   raise_second: Callable[[str], BaseException]) -> None:
-    """In a freshly forked worker: SIGTERM and SIGINT (and the parent's death) request the stop; a
-    second signal raises raise_second(reason) at once; the parent is watched from a thread."""
+    """In a freshly forked worker: SIGTERM, SIGINT and the parent's death (SIGHUP from the kernel)
+    request the stop, as the operator's stop does; a second SIGINT raises raise_second(reason) at
+    once; the parent is also watched from a thread."""
+
+    interrupts: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
-        if stop.own.is_set():
-            raise raise_second(f"a second {name} while stopping")
-        stop.set(PARENT_DIED if os.getppid() != parent_pid else f"stopped by {name}")
+        # A second Ctrl-C is the operator insisting: stop now. SIGTERM and SIGHUP only ever request
+        # the stop: the parent's death may deliver SIGHUP more than once (per exiting parent thread).
+        if signum == signal.SIGINT:
+            interrupts.append(signum)
+            if len(interrupts) > 1:
+                raise raise_second(f"a second {name} while stopping")
+        if not parent_alive(parent_pid):
+            stop.set(PARENT_DIED)
+        elif signum == PARENT_DEATH_SIGNAL:
+            stop.set(f"{PARENT_DIED} or hung up ({name})")  # the pid is reparented an instant later
+        else:
+            stop.set(f"stopped by {name}")
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal_on_parent_death(signal.SIGTERM)
+    for signum in (signal.SIGTERM, signal.SIGINT, PARENT_DEATH_SIGNAL):
+        signal.signal(signum, on_signal)
+    signal_on_parent_death(PARENT_DEATH_SIGNAL)
     threading.Thread(target=_watch_parent, args=(stop, parent_pid, grace_s), name="parent-watch",
                      daemon=True).start()
 
