@@ -109,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("run stopped", exc_info=True)
-        console.print(f"[bold yellow]ERROR[/] {escape(describe_error(exc))}")
+        states = _safe_states_of(exc)
+        safe_text = f"; {safe_state_summary(states)[0]}" if states else ""
+        console.print(f"[bold yellow]ERROR[/] {escape(describe_error(exc) + safe_text)}")
         return EXIT_ERROR
     for number, outcome in outcomes.items():
         _print_outcome(console, number, outcome)
