@@ -129,12 +129,18 @@ class _Run:
         self.writer = BackgroundPointWriter(job.store, self.run_id)
 
     def sink(self, point: MeasuredPoint) -> None:
+        self.check_abort(output_cut_only=True)
         self.writer.submit(record_of(point))
         self.points.append(point)
         self.job.progress.advance()
         self.check_abort()
 
-    def check_abort(self) -> None:
+    def check_abort(self, output_cut_only: bool = False) -> None:
+        """Raise RunAborted on a stop request. output_cut_only (before a point is stored): only if
+        the stop already switched the output off, which makes the point in flight no measurement."""
+        cut = getattr(self.job.abort, "output_cut", None)
+        if output_cut_only and not (cut is not None and cut.is_set()):
+            return
         if self.job.abort.is_set():
             reason = getattr(self.job.abort, "reason", None) or "stopped by the operator"
             raise RunAborted(f"slot {self.slot.number}: {reason}")
@@ -149,6 +155,7 @@ class _Run:
 
     def _store_raw(self, point: RawPoint) -> None:
         """Characterisation data is measured data too: stored like any point (it has no verdict)."""
+        self.check_abort(output_cut_only=True)
         self.writer.submit(PointRecord(
             phase="characterise", requirement="characterisation", clause="4: CAL:DAC / CAL:ADC / CAL:VADC",
             name=f"{point.polarity}-code{point.dac_code}-{point.load_ohm:g}ohm", measured=point.true_ma,
@@ -216,20 +223,29 @@ def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
     """Run the job on an open slot. Errors propagate to the caller after the run is marked in the
     store; a refused calibration is a FAIL outcome, not an error. The slot is safe on return."""
     run = _Run(job, slot)
+    if hasattr(job.abort, "on_stop"):  # a worker's own stop switches the output off at once
+        job.abort.on_stop(slot.dut.output_off)
     try:
         outcome = _calibrate(run)
     except BaseException as exc:
+        _no_more_urgent(job)
         slot.make_safe()
         run.finish_writing()
         status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
         job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
         raise
+    _no_more_urgent(job)
     slot.make_safe()
     run.finish_writing()
     job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason)
     if job.build_report is not None:
         outcome.report = job.build_report(job.store, run.run_id, job.reports_dir)
     return outcome
+
+
+def _no_more_urgent(job: CalibrationJob) -> None:
+    if hasattr(job.abort, "clear_urgent"):
+        job.abort.clear_urgent()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,7 +3,8 @@
 On Linux the kernel sends the worker SIGHUP when its parent dies (prctl PR_SET_PDEATHSIG, set right
 after the fork; then the parent is checked once, since it may have died before that). Everywhere, a
 thread also watches os.getppid(): a parent that is gone requests the stop. Either way the run ends at
-its next point like an operator's stop (output off, run marked aborted) and the worker exits. A worker
+its next point like an operator's stop (output off, run marked aborted) and the worker exits; the
+unit's output is switched off at once from the watch thread, not only at that next point. A worker
 that has not ended `grace_s` after its parent died exits at once: its unit's armed host watchdog, no
 longer fed, turns the output off.
 """
@@ -44,6 +45,29 @@ class WorkerStop:
         self.shared = shared
         self.own = threading.Event()
         self.own_reason: str | None = None
+        # Set once the urgent actions ran (the unit's output switched off from the watch thread): a
+        # point in flight then is not a measurement of the unit and is not stored.
+        self.output_cut = threading.Event()
+        self._urgent: list[Callable[[], object]] = []
+
+    def on_stop(self, action: Callable[[], object]) -> None:
+        """Run action (e.g. the unit's output off) as soon as the worker's own stop is requested,
+        without waiting for the run's next point: the parent's death must not leave an output on
+        for longer than the unit's watchdog period, however long the point in progress takes."""
+        self._urgent.append(action)
+
+    def clear_urgent(self) -> None:
+        self._urgent.clear()
+
+    def run_urgent(self) -> None:
+        if self.output_cut.is_set():
+            return
+        self.output_cut.set()
+        for action in list(self._urgent):
+            try:
+                action()
+            except Exception as exc:  # the run's own ending makes the slot safe again
+                log.error("urgent safe state on stop: %s", exc)
 
     def is_set(self) -> bool:
         return self.own.is_set() or self.shared.is_set()
@@ -108,11 +132,16 @@ def parent_alive(parent_pid: int) -> bool:
 
 
 def _watch_parent(stop: WorkerStop, parent_pid: int, grace_s: float) -> None:
-    """Poll the parent (this also covers a parent that died before prctl); after its death, give the
-    run grace_s to end safely, then exit."""
+    """Poll the parent (this also covers a parent that died before prctl) and the worker's own stop;
+    on either, run the urgent actions at once; after the parent's death, give the run grace_s to end
+    safely, then exit."""
     while parent_alive(parent_pid):
-        time.sleep(PARENT_POLL_S)
+        if stop.own.wait(PARENT_POLL_S):
+            stop.run_urgent()
+            while parent_alive(parent_pid):
+                time.sleep(PARENT_POLL_S)
     stop.set(PARENT_DIED)
+    stop.run_urgent()
     time.sleep(grace_s)
     log.error("the parent died %.0f s ago and the run has not ended: exiting", grace_s)
     os._exit(EXIT_ORPHANED)
