@@ -231,8 +231,11 @@ def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
         _no_more_urgent(job)
         slot.make_safe()
         run.finish_writing()
-        status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
-        job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc))
+        message = _one_line(exc)
+        stopped = isinstance(exc, KeyboardInterrupt | SystemExit)
+        if not stopped and job.abort.is_set():  # e.g. a request refused once the stop cut the output
+            stopped, message = True, f"{getattr(job.abort, 'reason', 'stopped')}; then {message}"
+        job.store.finish_run(run.run_id, status="aborted" if stopped else "error", verdict=None, message=message)
         raise
     _no_more_urgent(job)
     slot.make_safe()
