@@ -5,6 +5,10 @@ HANG_S; the unit's output must be off after it (asked of the bench's control cha
 hold the run, ended (not left `running`), with its points. Prints one line per run and the figures.
 
     python benchmarks/soak.py --runs 200 [--seed N] [--out DIR]
+
+With --kill-parent (and --slots N, default 2) each run is a multi-slot `rig calibrate` whose parent
+process is killed (kill -9) at a random moment instead: its slot workers must make their units safe,
+mark their runs aborted with every point already stored, and exit (benchmarks/soak_kill.py).
 """
 
 from __future__ import annotations
@@ -83,9 +87,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--kill-parent", action="store_true",
+                        help="kill -9 the parent of a multi-slot run at a random moment, every run")
+    parser.add_argument("--slots", type=int, default=2, help="with --kill-parent: slots per run")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="rig-soak-"))
     out.mkdir(parents=True, exist_ok=True)
+    if args.kill_parent:
+        from soak_kill import kill_parent_soak
+
+        return kill_parent_soak(args.runs, args.slots, args.seed, out)
     station, db = out / "station.toml", out / "soak.sqlite"
     bench = subprocess.Popen([sys.executable, "-m", "rig.bench", "--station-out", str(station)],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -37,7 +37,7 @@ from rig.records.point_writer import BackgroundPointWriter
 from rig.records.signing import Signer
 from rig.records.store import PointRecord, ResultsStore
 from rig.run_records import calibration_records, instruments_of, record_of, table_document
-from rig.slot import DueDateOverride, OpenSlot, open_slot
+from rig.slot import DueDateOverride, OpenSlot, SafeState, open_slot
 from rig.spec import ProductSpec
 from rig.station import Station
 
@@ -79,7 +79,9 @@ class CalibrationJob:
     progress: Progress = field(default_factory=NoProgress)
     build_report: Callable[[ResultsStore, int, Path], Path | None] | None = None
     # Set by whoever runs several slots at once: an operator's Ctrl-C must stop every slot, and
-    # only the main thread receives it. Checked after every stored point.
+    # only the main thread receives it. Checked after every stored point and before every step that
+    # writes (the calibration write, the table): a write under way is finished and recorded, never
+    # left half done. May carry a `reason` (e.g. the worker's parent died).
     abort: threading.Event = field(default_factory=threading.Event)
     # The station's signing key: signs the audit entries, the run, the table and the report.
     signer: Signer | None = None
@@ -98,6 +100,8 @@ class CalibrationOutcome:
     table: TablePaths | None = None
     report: Path | None = None
     points: list[MeasuredPoint] = field(default_factory=list)
+    # The slot's state as read back when it was closed (None: the slot was never opened).
+    safe: SafeState | None = None
 
 
 def _latched_fault(slot: OpenSlot) -> str | None:
@@ -135,11 +139,21 @@ class _Run:
         self.writer = BackgroundPointWriter(job.store, self.run_id)
 
     def sink(self, point: MeasuredPoint) -> None:
+        self.check_abort(output_cut_only=True)
         self.writer.submit(record_of(point))
         self.points.append(point)
         self.job.progress.advance()
+        self.check_abort()
+
+    def check_abort(self, output_cut_only: bool = False) -> None:
+        """Raise RunAborted on a stop request. output_cut_only (before a point is stored): only if
+        the stop already switched the output off, which makes the point in flight no measurement."""
+        cut = getattr(self.job.abort, "output_cut", None)
+        if output_cut_only and not (cut is not None and cut.is_set()):
+            return
         if self.job.abort.is_set():
-            raise RunAborted(f"slot {self.slot.number}: stopped by the operator")
+            reason = getattr(self.job.abort, "reason", None) or "stopped by the operator"
+            raise RunAborted(f"slot {self.slot.number}: {reason}")
 
     def sweep(self, phase: str) -> list[MeasuredPoint]:
         # As found, the unit may be uncalibrated: out of compliance, and a trip is a finding.
@@ -164,6 +178,7 @@ class _Run:
 
     def _store_raw(self, point: RawPoint) -> None:
         """Characterisation data is measured data too: stored like any point (it has no verdict)."""
+        self.check_abort(output_cut_only=True)
         self.writer.submit(PointRecord(
             phase="characterise", requirement="characterisation", clause="4: CAL:DAC / CAL:ADC / CAL:VADC",
             name=f"{point.polarity}-code{point.dac_code}-{point.load_ohm:g}ohm", measured=point.true_ma,
@@ -172,6 +187,7 @@ class _Run:
             raw={"true_v": point.true_v, "i_code": point.i_code, "v_code": point.v_code},
         ))
         self.job.progress.advance()
+        self.check_abort()
 
     def finish_writing(self) -> None:
         """Every submitted point committed (a failed commit is logged: the run is ending anyway)."""
@@ -212,24 +228,41 @@ def requirement_verdicts(points: list[MeasuredPoint], phase: str) -> dict[str, t
 
 def run_calibration(job: CalibrationJob) -> CalibrationOutcome:
     """Open the slot, run the job on it, always leave the slot safe."""
-    with open_slot(job.station, job.slot, expected_unit_serial=job.expected_serial, override=job.override,
-                   today=job.today) as slot:
-        return calibrate_slot(job, slot)
+    slot = open_slot(job.station, job.slot, expected_unit_serial=job.expected_serial, override=job.override,
+                     today=job.today)
+    try:
+        outcome = calibrate_slot(job, slot)
+    except BaseException as exc:
+        safe = slot.close()
+        try:
+            exc.safe = safe  # type: ignore[attr-defined]  # for the operator's closing line
+        except AttributeError:
+            pass
+        raise
+    outcome.safe = slot.close()
+    return outcome
 
 
 def calibrate_slot(job: CalibrationJob, slot: OpenSlot) -> CalibrationOutcome:
     """Run the job on an open slot. Errors propagate to the caller after the run is marked in the
     store; a refused calibration is a FAIL outcome, not an error. The slot is safe on return."""
     run = _Run(job, slot)
+    if hasattr(job.abort, "on_stop"):  # a worker's own stop switches the output off at once
+        job.abort.on_stop(slot.dut.output_off)
     try:
         outcome = _calibrate(run)
     except BaseException as exc:
+        _no_more_urgent(job)
         slot.make_safe()
         run.finish_writing()
-        status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "error"
-        job.store.finish_run(run.run_id, status=status, verdict=None, message=_one_line(exc),
+        message = _one_line(exc)
+        stopped = isinstance(exc, KeyboardInterrupt | SystemExit)
+        if not stopped and job.abort.is_set():  # e.g. a request refused once the stop cut the output
+            stopped, message = True, f"{getattr(job.abort, 'reason', 'stopped')}; then {message}"
+        job.store.finish_run(run.run_id, status="aborted" if stopped else "error", verdict=None, message=message,
                              audit_head=_audit_head(job), signer=job.signer)
         raise
+    _no_more_urgent(job)
     slot.make_safe()
     run.finish_writing()
     job.store.finish_run(run.run_id, status="finished", verdict=outcome.verdict, message=outcome.reason,
@@ -246,6 +279,11 @@ def _audit_head(job: CalibrationJob) -> dict | None:
     except (AuditChainError, OSError, UnicodeDecodeError) as exc:
         log.error("audit log of %s unreadable, no head recorded with the run: %s", job.station.name, exc)
         return None
+
+
+def _no_more_urgent(job: CalibrationJob) -> None:
+    if hasattr(job.abort, "clear_urgent"):
+        job.abort.clear_urgent()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -277,6 +315,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
         reason = _with_findings(str(CalibrationRefused(problems)), run)
         _record_calibration_verdict(run, "FAIL", str(CalibrationRefused(problems)))
         return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
+    run.check_abort()  # no calibration write begins after a stop
     job.progress.phase("write", 1)
     try:
         written = write_calibration(slot, fit.coefficients, job.keys, job.spec,
@@ -295,6 +334,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     for key, (worst, verdict) in verdicts.items():
         job.store.set_requirement_verdict(run.run_id, key, worst.requirement.clause, verdict.value,
                                           worst.decision.margin)
+    run.check_abort()
     failing = sorted(k for k, (_, v) in verdicts.items() if v is not Verdict.PASS)
     verdict = "FAIL" if failing else "PASS"
     reason = ("as-left not inside the spec (with guard band) for: " + ", ".join(failing)) if failing else (

@@ -8,20 +8,28 @@ threads, 22.2 s in processes, against 20.1 s for one slot). Where fork is not av
 
 A worker reports its progress and its outcome through queues; the caller's Ctrl-C or SIGTERM sets the
 shared stop event, every worker ends its run at its next point (output off, run marked aborted), and
-the interrupt is re-raised once all have.
+the interrupt is re-raised once all have (carrying every slot's outcome, so the caller can say
+what each slot's safe state is).
+
+A worker is tied to the caller (rig/worker_stop.py): if the caller dies (kill -9), each worker ends its
+run as on a stop and exits; it never blocks on progress nobody reads. It opens its own store engine
+after the fork: a database connection inherited from the caller is never used nor closed.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome, Progress, run_calibration
+from rig.calibration_run import CalibrationJob, CalibrationOutcome, Progress, RunAborted, run_calibration
+from rig.records.store import ResultsStore
+from rig.worker_stop import WorkerStop, parent_alive, tie_to_parent
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +45,10 @@ def _guarded(runner: SlotRunner, job: CalibrationJob) -> CalibrationOutcome:
     try:
         return runner(job)
     except KeyboardInterrupt as exc:
-        return CalibrationOutcome("ERROR", f"stopped: {exc or 'interrupted'}")
+        return CalibrationOutcome("ERROR", f"stopped: {exc or 'interrupted'}", safe=getattr(exc, "safe", None))
     except Exception as exc:
         log.debug("slot %d stopped", job.slot, exc_info=True)
-        return CalibrationOutcome("ERROR", describe_error(exc))
+        return CalibrationOutcome("ERROR", describe_error(exc), safe=getattr(exc, "safe", None))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -66,22 +74,38 @@ def run_slots(
 
 
 class _QueuedProgress:
-    """A worker's progress, sent to the caller's display."""
+    """A worker's progress, sent to the caller's display; dropped once the caller is gone. (A put
+    never blocks: the queue's feeder thread writes to the pipe.)"""
 
-    def __init__(self, messages: Any, number: int) -> None:
-        self.messages, self.number = messages, number
+    def __init__(self, messages: Any, number: int, parent_pid: int) -> None:
+        self.messages, self.number, self.parent_pid = messages, number, parent_pid
 
     def phase(self, name: str, total: int) -> None:
-        self.messages.put(("phase", self.number, name, total))
+        self._send(("phase", self.number, name, total))
 
     def advance(self) -> None:
-        self.messages.put(("advance", self.number))
+        self._send(("advance", self.number))
+
+    def _send(self, message: tuple) -> None:
+        if parent_alive(self.parent_pid):
+            self.messages.put(message)
 
 
-def _worker(runner: SlotRunner, job: CalibrationJob, messages: Any) -> None:
-    # The parent's pooled database connections must not be shared: this process opens its own.
-    job.store.engine.dispose(close=False)
-    messages.put(("outcome", job.slot, _guarded(runner, job)))
+# What a worker inherited from the caller and must neither use nor let be collected: collecting an
+# SQLite connection closes it, which in a child can checkpoint and delete the WAL others still write.
+_INHERITED: list[Any] = []
+
+
+def _worker(runner: SlotRunner, job: CalibrationJob, messages: Any, parent_pid: int) -> None:
+    stop = WorkerStop(job.abort)
+    tie_to_parent(stop, parent_pid, STOP_GRACE_S, RunAborted)
+    _INHERITED.append(job.store)
+    with ResultsStore(job.store.url) as store:  # its own engine, opened after the fork
+        outcome = _guarded(runner, replace(job, abort=stop, store=store))
+    if not parent_alive(parent_pid):
+        messages.cancel_join_thread()  # nobody will read it: exit without waiting to flush the pipe
+        return
+    messages.put(("outcome", job.slot, outcome))
 
 
 def _run_in_processes(jobs: Mapping[int, CalibrationJob], runner: SlotRunner) -> dict[int, CalibrationOutcome]:
@@ -91,7 +115,8 @@ def _run_in_processes(jobs: Mapping[int, CalibrationJob], runner: SlotRunner) ->
     workers = {
         number: context.Process(
             target=_worker, name=f"slot-{number}",
-            args=(runner, replace(job, abort=stop, progress=_QueuedProgress(messages, number)), messages),
+            args=(runner, replace(job, abort=stop, progress=_QueuedProgress(messages, number, os.getpid())),
+                  messages, os.getpid()),
         )
         for number, job in jobs.items()
     }
@@ -111,6 +136,7 @@ def _run_in_processes(jobs: Mapping[int, CalibrationJob], runner: SlotRunner) ->
             outcomes[number] = CalibrationOutcome(
                 "ERROR", f"slot {number}: its worker process ended without an outcome (exit code {worker.exitcode})")
     if interrupted is not None:
+        interrupted.outcomes = {number: outcomes[number] for number in jobs}  # type: ignore[attr-defined]
         raise interrupted
     return {number: outcomes[number] for number in jobs}  # in slot order, not in the order they ended
 

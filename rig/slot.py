@@ -13,7 +13,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-from rig.dut.client import REPLY_TIMEOUT_S, Ix30Client
+from rig.dut.client import OUTPUT_OFF_STATES, REPLY_TIMEOUT_S, Ix30Client
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.load import ResistanceLoad
 from rig.station import InstrumentAsset, Station, StationError
@@ -58,6 +58,34 @@ def check_due_dates(
             + " (use --override-due 'reason' to run anyway; it is recorded on the report)"
         )
     return overdue
+
+
+@dataclass(frozen=True)
+class SafeState:
+    """What making a slot safe achieved, as read back: the unit's state after the output was
+    switched off (None: it could not be read) and whether the load took its safe state."""
+
+    slot: int
+    unit_state: str | None
+    load_safe: bool
+
+    @property
+    def output_off(self) -> bool:
+        return self.unit_state in OUTPUT_OFF_STATES
+
+    @property
+    def confirmed(self) -> bool:
+        return self.output_off and self.load_safe
+
+    def describe(self) -> str:
+        """'output off' only when read back off; otherwise what is not known."""
+        if self.output_off:
+            output = "output off"
+        elif self.unit_state is None:
+            output = "output state UNKNOWN (the unit's state could not be read back)"
+        else:
+            output = f"output NOT confirmed off (the unit reads {self.unit_state})"
+        return output if self.load_safe else f"{output}, load safe state NOT confirmed"
 
 
 @dataclass
@@ -120,20 +148,25 @@ class OpenSlot:
             self.arm_watchdog(period_s)
         return firmware
 
-    def make_safe(self) -> None:
+    def make_safe(self) -> SafeState:
         """Output off, load safe. Best effort on each part: one failing never skips the other.
-        The watchdog stays armed and fed: the slot may be used again (the next test, the next phase)."""
+        The watchdog stays armed and fed: the slot may be used again (the next test, the next phase).
+        Returns what was read back, so that nobody says 'output off' unless the unit said so."""
+        unit_state: str | None = None
         try:
-            self.dut.output_off()
+            unit_state = self.dut.output_off()
         except Exception as exc:
             log.error("slot %d: could not confirm the unit's output off: %s", self.number, exc)
+        load_safe = False
         try:
             self.load.safe_state()
+            load_safe = True
         except Exception as exc:
             log.error("slot %d: could not put the load in its safe state: %s", self.number, exc)
+        return SafeState(self.number, unit_state, load_safe)
 
-    def close(self) -> None:
-        self.make_safe()
+    def close(self) -> SafeState:
+        safe = self.make_safe()
         self._stop_feeding.set()
         if self._feeder is not None:
             self._feeder.join(timeout=1.0)
@@ -146,6 +179,7 @@ class OpenSlot:
                 instrument.close()
             except Exception as exc:
                 log.warning("closing %s: %s", instrument, exc)
+        return safe
 
     def __enter__(self) -> OpenSlot:
         return self

@@ -24,9 +24,10 @@ from rig.commands.run_support import (
 from rig.line_run import describe_error, run_slots
 from rig.metrology.decision import DecisionRule
 from rig.records.signing import Signer
+from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore
 from rig.records.store_engine import default_url, mask_url_secrets
-from rig.slot import DueDateOverride
+from rig.slot import DueDateOverride, SafeState
 from rig.spec import load_spec
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         if args.ambient_temp_c is not None or args.ambient_rh_pct is not None:
             ambient = {"temperature_c": args.ambient_temp_c, "humidity_pct": args.ambient_rh_pct}
         with sigterm_as_interrupt(), station_context(args) as ctx, ResultsStore(args.db) as store:
+            for run_id in reconcile_stale_runs(store):
+                console.print(f"[yellow]run {run_id} was left running by a process that is gone: marked"
+                              " interrupted[/]")
             numbers = [args.slot] if args.slot else [s.slot for s in ctx.station.slots]
             override = DueDateOverride(args.override_due, args.operator) if args.override_due else None
 
@@ -99,20 +103,54 @@ def run(args: argparse.Namespace) -> int:
                     jobs = {n: job_for(n, _SlotProgress(progress, n)) for n in numbers}
                 outcomes = run_slots(jobs)
     except KeyboardInterrupt as exc:
-        console.print(f"[bold yellow]stopped: {escape(str(exc) or 'interrupted (Ctrl-C)')}; output off, run marked"
-                      " aborted[/]")
+        states = _safe_states_of(exc)
+        safe_text, _ = safe_state_summary(states)
+        marked = "; run marked aborted" if states and None not in states.values() else ""
+        console.print(f"[bold yellow]stopped: {escape(str(exc) or 'interrupted (Ctrl-C)')}; {escape(safe_text)}"
+                      f"{marked}[/]")
         return EXIT_ERROR
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("run stopped", exc_info=True)
-        message = mask_url_secrets(describe_error(exc), args.db or default_url())
+        states = _safe_states_of(exc)
+        safe_text = f"; {safe_state_summary(states)[0]}" if states else ""
+        message = mask_url_secrets(describe_error(exc) + safe_text, args.db or default_url())
         console.print(f"[bold yellow]ERROR[/] {escape(message)}")
         return EXIT_ERROR
     for number, outcome in outcomes.items():
         _print_outcome(console, number, outcome)
+    safe_text, all_off = safe_state_summary({n: o.safe for n, o in outcomes.items() if o.safe is not None})
+    if not all_off:
+        console.print(f"[bold red]safe state NOT confirmed: {escape(safe_text)}[/]")
     verdicts = {o.verdict for o in outcomes.values()}
-    if "ERROR" in verdicts:
+    if "ERROR" in verdicts or not all_off:
         return EXIT_ERROR
     return EXIT_FAIL if "FAIL" in verdicts else EXIT_PASS
+
+
+def _safe_states_of(exc: BaseException) -> dict[int, SafeState | None]:
+    """The slots' read-back safe states carried by a stop: one slot's (`safe`), or every slot's
+    outcome (`outcomes`, from run_slots). Empty when the stop came before any slot was opened."""
+    outcomes = getattr(exc, "outcomes", None)
+    if outcomes is not None:
+        return {number: outcome.safe for number, outcome in outcomes.items()}
+    safe = getattr(exc, "safe", None)
+    return {} if safe is None else {safe.slot: safe}
+
+
+def safe_state_summary(states: dict[int, SafeState | None]) -> tuple[str, bool]:
+    """The closing line's safe-state clause, and whether every output was read back off. It says
+    'output off' only for outputs the rig read back off."""
+    if not states:
+        return "no slot had been opened", True
+    parts, all_off = [], True
+    for number, safe in sorted(states.items()):
+        if safe is None:
+            parts.append(f"slot {number}: output state UNKNOWN (not read back)")
+            all_off = False
+        else:
+            parts.append(safe.describe() if len(states) == 1 else f"slot {number}: {safe.describe()}")
+            all_off = all_off and safe.confirmed
+    return "; ".join(parts), all_off
 
 
 class _SlotProgress:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from rig.records.report import build_report, public_url
 from rig.records.signing import SigningKeyError, load_signer
+from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore, default_url
 from rig.records.store_engine import mask_url_secrets
 from rig.spec import SpecError
@@ -74,6 +75,7 @@ def _report(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     store = open_store(args.db)
     try:
+        reconcile_stale_runs(store)  # a run whose process is gone is reported as interrupted
         paths = build_report(store, args.run_id, Path(args.out), signer=signer)
     finally:
         store.close()

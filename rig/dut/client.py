@@ -42,6 +42,8 @@ MAX_ATTEMPTS = 3
 ERR_CRC = 2  # dut-protocol.md section 5: the request was not executed, so resending is safe
 ACTIVE_STATES = ("RAMP_UP", "ON")
 TEST_STATE = "TEST"
+# The states in which the protocol says the output is off (a cut-off's FAULT included).
+OUTPUT_OFF_STATES = ("IDLE", "FAULT")
 RAMP_DOWN_STATE = "RAMP_DOWN"
 RAMP_DOWN_WAIT_S = 2.0
 # Commands that set an absolute value: applying one twice is applying it once.
@@ -278,9 +280,10 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         self._test_mode = False
         return boot.body.partition(" ")[2].strip()
 
-    def output_off(self) -> None:
+    def output_off(self) -> str | None:
         """Safe state, best effort, never raises: stop a session, zero a raw DAC drive, leave
-        test mode once the ramp-down is over; then read back the state for the log."""
+        test mode once the ramp-down is over; then read back the state and return it (None when it
+        could not be read: the output is then not known to be off)."""
         state = self._state_or_none()
         if state is None or state in ACTIVE_STATES:
             self._best_effort("STOP")
@@ -292,6 +295,7 @@ class Ix30Client(UnitCommands, CalibrationCommands):
             self._best_effort("TEST OFF")
         final = self._state_or_none()
         log.info("%s: safe state: now %s", self.port_name, final or "unknown")
+        return final
 
     def _state_or_none(self) -> str | None:
         # Safe state goes through even after an unacknowledged reboot: that is when it matters.

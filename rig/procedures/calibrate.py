@@ -148,7 +148,7 @@ def write_calibration(
                   if not progress.saved else "the unit rebooted after CAL:SAVE, before the readback")
         record.outcome("lost in reboot" if not progress.saved else "reboot before readback", detail)
         raise CalibrationLost(exc.port, exc.command, f"{detail}; run stopped") from None
-    except Exception as exc:
+    except BaseException as exc:  # a stop landing mid-write too: the audit never keeps a bare intent
         record.outcome("write failed", f"{progress.describe()}: {type(exc).__name__}: {exc}")
         raise
     diffs = readback_differences(cal, read)

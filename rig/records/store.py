@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["DB_URL_ENV", "CalibrationRecord", "PointRecord", "ResultsStore", "default_url", "process_alive"]
 
 RUNNING = "running"
-END_STATUSES = ("finished", "aborted", "error")
+INTERRUPTED = "interrupted"  # left running by a process that died (rig/records/stale_runs.py)
+END_STATUSES = ("finished", "aborted", "error", INTERRUPTED)
 
 
 def _as_date(value: Any) -> date | None:

@@ -25,6 +25,9 @@ EXIT_WAIT_S = 20.0
 EXIT_ERROR = 2
 # Kill points: after the slot is open (about 2 s) and well before the run's end (about 35 s).
 KILL_AFTER_S = (3.0, 12.0)
+RUN_GOING_WAIT_S = 120.0
+# Making safe without a single reply: each request waits its reply timeout and is repeated.
+LOST_REPLIES_EXIT_WAIT_S = 120.0
 
 
 def _start_rig(bench: BenchUnderTest, tmp_path) -> subprocess.Popen:
@@ -57,3 +60,21 @@ def test_killed_run_leaves_output_off(sig, tmp_path):
         assert rig.returncode == EXIT_ERROR, (out, err)
         assert "Traceback" not in out + err
         assert "output off" in out, out
+
+
+def test_a_stop_whose_safe_state_cannot_be_read_back_does_not_claim_output_off(tmp_path):
+    """Every reply of the unit lost (its requests still arrive): the rig cannot read the output back
+    off, so its closing line says the state is unknown (never 'output off') and it exits 2."""
+    with BenchUnderTest(tmp_path) as bench:
+        rig = _start_rig(bench, tmp_path)
+        deadline = time.monotonic() + RUN_GOING_WAIT_S
+        while not bench.status()["output_on"]:
+            assert time.monotonic() < deadline and rig.poll() is None, "the run did not switch the output on"
+            time.sleep(0.05)
+        assert bench.ask("COMM_FAULT 1 drop_reply:1.0") == "OK"
+        rig.send_signal(signal.SIGTERM)
+        out, err = rig.communicate(timeout=LOST_REPLIES_EXIT_WAIT_S)
+    assert rig.returncode == EXIT_ERROR, (out, err)
+    assert "Traceback" not in out + err
+    assert "output off" not in out, out
+    assert "output state UNKNOWN" in out, out
