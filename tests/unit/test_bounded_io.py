@@ -131,4 +131,5 @@ def test_keys_file_symlink_is_replaced_not_followed(tmp_path):
     assert target.read_text() == "untouched\n"
     assert not keys.is_symlink() and stat.S_IMODE(os.lstat(keys).st_mode) == 0o600
     assert "K3Y-SN000123" in keys.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["st.toml", "st.toml.keys.toml", "target.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "st.toml", "st.toml.keys.toml", "st.toml.signing.pem", "st.toml.signing.pub", "target.txt"]
