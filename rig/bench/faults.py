@@ -64,6 +64,20 @@ UNIT_FAULT_TABLE: dict[str, str] = {
     "uncorrectable": "output gain/offset errors 6x the spec maxima: calibration cannot correct them",
 }
 
+# The requirement (key of rig/procedures and the suites' `requirement` marker) each fault violates,
+# and only it: what the fault proof and the verdict matrix (benchmarks/verdicts.py) expect to fail.
+FAULT_REQUIREMENTS: dict[str, frozenset[str]] = {
+    "slow_overcurrent": frozenset({"overcurrent"}),
+    "no_loss_of_contact": frozenset({"loss_of_contact"}),
+    "fast_ramp": frozenset({"ramp"}),
+    "no_reramp": frozenset({"compliance_recovery"}),
+    "high_compliance": frozenset({"compliance"}),
+    "timer_slow": frozenset({"timer"}),
+    "reading_gain_drift": frozenset({"reading_current"}),
+    "save_not_persisted": frozenset({"calibration"}),
+    "uncorrectable": frozenset({"calibration"}),
+}
+
 FIRMWARE_FAULTS: frozenset[str] = frozenset(FIRMWARE_FAULT_TABLE)
 UNIT_FAULTS: frozenset[str] = frozenset(UNIT_FAULT_TABLE)
 ALL_FAULTS: frozenset[str] = FIRMWARE_FAULTS | UNIT_FAULTS
@@ -82,6 +96,12 @@ def validate_fault_names(names: Iterable[str]) -> frozenset[str]:
             f"unknown fault name(s) {', '.join(unknown)}; known: {', '.join(sorted(ALL_FAULTS))}"
         )
     return chosen
+
+
+def violated_requirements(name: str) -> frozenset[str]:
+    """The requirements a unit with this fault must fail (and no other)."""
+    validate_fault_names([name])
+    return FAULT_REQUIREMENTS[name]
 
 
 def fault_meaning(name: str) -> str:

@@ -7,16 +7,14 @@ requirements are read from the junit properties (the `requirement(key)` marker, 
 Two run at a time. Marked `fault_proof` so that the line leaves it out (`-m "not fault_proof"`): it
 needs the virtual bench, never a real station.
 
-What each run selects, and why: the whole cut-off suite always (so "no other requirement fails" is
-shown over all of it); `test_calibration_passes` only where the fault is one that calibration's as-left
-verification catches (a drifted reading, an uncorrectable unit) and on the healthy unit. The cut-off
-suite judges a calibrated unit (its trip levels against the band of the unit's reading tolerance), so
-every run calibrates its fresh bench unit first (`cutoff_context`, `calibrated_slot`), about 25 s
-more for each cut-off-only run; two at a time keep the proof's wall time to about half the sum. The
-uncorrectable unit is a unit fault, not a firmware one: it cannot be calibrated, so only the
-calibration test is run on it (the cut-offs of a unit 30 % out say nothing new). The unit whose
-CAL:SAVE does not store differs from a healthy one only in CAL:SAVE, which the cut-off suite never
-sends: only the calibration test is run on it.
+What each run selects, and why: `test_calibration_passes` always, then the whole cut-off suite (so
+"no other requirement fails" is shown over all of it). The cut-off suite judges a calibrated unit (its
+trip levels against the band of the unit's reading tolerance), so it reuses the unit the calibration
+test calibrated (`calibrated_slot` calibrates only a unit whose calibration was never saved): the
+calibration test costs nothing extra. Where the fault is in the calibration itself (the uncorrectable
+unit, CAL:SAVE that does not store), only the calibration test runs: the unit leaves it uncalibrated
+and the cut-off suite would only say so again. Two runs at a time keep the proof's wall time to about
+half the sum.
 
 Implementation variants (`--bench-variant`, rig.bench.variant: reply latency, control period, ramp
 steps, event order, noise, instrument errors, TINT rounding): the healthy unit runs on the reference
@@ -28,17 +26,16 @@ for the run timeout; the cut-off suite alone is seen passing on several more (`-
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rig.bench.faults import ALL_FAULTS
+from fixtures.junit_verdicts import suite_verdicts
+from rig.bench.faults import ALL_FAULTS, violated_requirements
 
 pytestmark = pytest.mark.fault_proof
 
@@ -54,21 +51,19 @@ class FaultCase:
     tests: tuple[str, ...]  # what the run selects
 
 
-def _case(*requirements: str, tests: tuple[str, ...] = (CUTOFFS,)) -> FaultCase:
-    return FaultCase(frozenset(requirements), tests)
+CALIBRATION_ONLY = frozenset({"calibration"})
+
+
+def _tests_for(fault: str) -> tuple[str, ...]:
+    """The calibration test always (the cut-off suite then judges the unit it calibrated, at no extra
+    cost); the cut-off suite too, unless the fault is in the calibration itself (then the unit is not
+    calibrated and the cut-off suite would only say so again)."""
+    return (CALIBRATION,) if violated_requirements(fault) == CALIBRATION_ONLY else (CALIBRATION, CUTOFFS)
 
 
 FAULT_CASES: dict[str, FaultCase] = {
-    HEALTHY: _case(tests=(CALIBRATION, CUTOFFS)),
-    "slow_overcurrent": _case("overcurrent"),
-    "no_loss_of_contact": _case("loss_of_contact"),
-    "fast_ramp": _case("ramp"),
-    "no_reramp": _case("compliance_recovery"),
-    "high_compliance": _case("compliance"),
-    "timer_slow": _case("timer"),
-    "reading_gain_drift": _case("reading_current", tests=(CALIBRATION, CUTOFFS)),
-    "uncorrectable": _case("calibration", tests=(CALIBRATION,)),
-    "save_not_persisted": _case("calibration", tests=(CALIBRATION,)),
+    HEALTHY: FaultCase(frozenset(), (CALIBRATION, CUTOFFS)),
+    **{fault: FaultCase(violated_requirements(fault), _tests_for(fault)) for fault in sorted(ALL_FAULTS)},
 }
 # The reference first: the rotation starts there, and the healthy unit runs on it and on HEALTHY_VARIANT.
 VARIANTS = (0, 5, 2)
@@ -90,9 +85,6 @@ def run_id(fault: str, variant: int) -> str:
 
 PARALLEL_RUNS = 2
 RUN_TIMEOUT_S = 240.0
-CALIBRATION_TEST = "test_calibration_passes"
-# The calibration job's reason names the requirements its as-left verification failed.
-AS_LEFT_FAILED = re.compile(r"as-left not inside the spec \(with guard band\) for: ([\w, ]+)")
 
 
 @dataclass(frozen=True)
@@ -103,30 +95,6 @@ class RunOutcome:
     failing: frozenset[str]
     seen: frozenset[str]  # every requirement the run gave a verdict on
     output: str
-
-
-def failing_requirements(junit_xml: Path) -> tuple[int, frozenset[str], frozenset[str]]:
-    """(test count, requirements that failed, requirements seen) from a junit file."""
-    failing: set[str] = set()
-    seen: set[str] = set()
-    root = ET.parse(junit_xml).getroot()
-    cases = list(root.iter("testcase"))
-    for case in cases:
-        keys = {p.get("value") for p in case.iter("property") if p.get("name") == "requirement"}
-        problem = case.find("failure")
-        problem = problem if problem is not None else case.find("error")
-        if case.get("name", "").startswith(CALIBRATION_TEST):
-            keys = {"calibration"}
-            # `is not None`: an XML element without children is falsy.
-            found = (AS_LEFT_FAILED.search(problem.get("message", "") + (problem.text or ""))
-                     if problem is not None else None)
-            if found:
-                keys = {k.strip() for k in found.group(1).split(",") if k.strip()}
-        keys = keys or {f"unattributed:{case.get('name')}"}
-        seen |= keys
-        if problem is not None:
-            failing |= keys
-    return len(cases), frozenset(failing), frozenset(seen)
 
 
 def run_with_fault(fault: str, case: FaultCase, work: Path, variant: int = 0) -> RunOutcome:
@@ -142,7 +110,8 @@ def run_with_fault(fault: str, case: FaultCase, work: Path, variant: int = 0) ->
     output = (done.stdout + done.stderr)[-4000:]
     if not junit.exists():
         return RunOutcome(fault, done.returncode, 0, frozenset(), frozenset(), output)
-    tests, failing, seen = failing_requirements(junit)
+    found = suite_verdicts(junit)
+    tests, failing, seen = found.tests, found.failing, found.seen
     return RunOutcome(fault, done.returncode, tests, failing, seen, output)
 
 
