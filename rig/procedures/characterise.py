@@ -10,6 +10,7 @@ coefficients then name what is out of bounds).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rig.procedures.acquire import dc_acquisition, take_reading
-from rig.procedures.grid import POLARITIES, max_nominal_read_below
+from rig.procedures.grid import POLARITIES, load_power_ok, max_nominal_read_below
 from rig.procedures.unit_events import UnitEventWatch, UnitFault
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 from rig.units import MA_PER_A
+
+log = logging.getLogger(__name__)
 
 # Characterise where the output is a pure current source: at this load the largest current stays far
 # from compliance; a second, higher load spreads the voltage readings over the range in use.
@@ -67,6 +70,26 @@ def characterisation_plan(spec: ProductSpec) -> list[tuple[float, int]]:
     return plan
 
 
+def extrapolated_ma(measured: list[tuple[int, float]], code: int) -> float | None:
+    """The current a code will drive, on the line through the last two codes measured at this load
+    (None before two are): how a unit beyond the stated maxima is seen coming before it is driven."""
+    if len(measured) < 2:
+        return None
+    (code0, ma0), (code1, ma1) = measured[-2], measured[-1]
+    if code1 == code0:
+        return None
+    return ma1 + (ma1 - ma0) / (code1 - code0) * (code - code1)
+
+
+def load_would_overheat(measured: list[tuple[int, float]], code: int, load_ohm: float, spec: ProductSpec,
+                        max_power_w: float) -> bool:
+    """Whether driving `code` into the load would ask it for more than its rating (a unit far beyond
+    the stated maxima; the plan keeps a unit inside them within it). The load opens above its rating:
+    the rig must never ask for that, so such a code is left out, like a code that trips the unit."""
+    predicted_ma = extrapolated_ma(measured, code)
+    return predicted_ma is not None and not load_power_ok(predicted_ma, load_ohm, spec, max_power_w)
+
+
 def characterise(
     slot: OpenSlot,
     spec: ProductSpec,
@@ -80,6 +103,7 @@ def characterise(
     maxima) is handed to it and cleared, and that polarity's codes from there up are left out;
     without it, the trip stops the characterisation."""
     dut, figures = slot.dut, slot.station.figures(slot.station.slot(slot.number).ammeter.instrument)
+    max_power_w = slot.station.figures(slot.station.slot(slot.number).load.instrument).max_power_w
     acquisition = dc_acquisition(figures)
     slot.ammeter.set_current_range_a(spec.setpoint.max_ma / MA_PER_A)
     plan = characterisation_plan(spec)
@@ -93,8 +117,15 @@ def characterise(
             dut.set_mode_dc()  # a raw code drives the waveform in force: a pulsed one would read low
             current_load = None
             tripped_code: int | None = None
+            measured: dict[float, list[tuple[int, float]]] = {}
             for load, code in plan:
                 if tripped_code is not None and code >= tripped_code:
+                    continue
+                if max_power_w is not None and load_would_overheat(measured.get(load, []), code, load, spec,
+                                                                   max_power_w):
+                    log.warning("characterisation %s: code %d at %g ohm left out: the unit's output line"
+                                " would take the load past its %g W rating", polarity, code, load, max_power_w)
+                    tripped_code = code
                     continue
                 if load != current_load:
                     dut.test_dac(0)
@@ -118,6 +149,7 @@ def characterise(
                 point = RawPoint(polarity, load, code, abs(reading.current_ma), abs(reading.voltage_v),
                                  i_code, v_code)
                 points.append(point)
+                measured.setdefault(load, []).append((code, point.true_ma))
                 on_point(point)
             dut.test_dac(0)
     finally:
