@@ -74,3 +74,20 @@ def test_procedure_intervals_are_whole_multiples_of_the_shortest(wanted_s: float
     for resolution_s in (N678X_RESOLUTION_S, N678X_RESOLUTION_S / 2):  # both roundings keep it exact
         assert round(chosen_s / resolution_s) * resolution_s == pytest.approx(chosen_s, rel=1e-12)
     assert ModelFigures(kind="analyzer", settle_s=0.0).sample_interval_s(wanted_s) == wanted_s
+
+
+@pytest.mark.parametrize("freq_hz", [100.0, 1000.0, 10000.0, 333.0])
+def test_pulsed_acquisition_keeps_whole_periods_on_a_rounding_analyzer(freq_hz: float) -> None:
+    from rig.procedures.acquire import MIN_PULSED_WINDOW_S, pulsed_acquisition
+    from rig.station import default_models
+
+    acquisition = pulsed_acquisition(default_models()["N6705C"], freq_hz)
+    multiple = acquisition.interval_s / N678X_RESOLUTION_S
+    assert multiple == pytest.approx(round(multiple), rel=1e-9)  # what the analyzer uses is what was asked
+    periods = acquisition.window_s * freq_hz
+    assert acquisition.window_s >= MIN_PULSED_WINDOW_S * (1 - 1e-9)
+    if freq_hz != 333.0:  # 333 Hz has no exact window within the bound: the nearest whole samples
+        assert periods == pytest.approx(round(periods), rel=1e-9)
+        assert np.gcd(acquisition.points, round(periods)) == 1
+    else:
+        assert abs(periods - round(periods)) * (1 / freq_hz) <= acquisition.interval_s * 8
