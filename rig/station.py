@@ -68,6 +68,9 @@ class ModelFigures(_Strict):
     baud: int | None = None
     default_interval_s: float | None = None
     default_points: int | None = None
+    # The shortest sample interval the model states (instruments.md 1: 20.48 us); an implementation may
+    # round an interval to its own resolution, which this is a multiple of (N678xA: 20.48 or 10.24 us).
+    sample_interval_min_s: float | None = Field(default=None, gt=0)
     current_ranges: dict[str, CurrentRange] = Field(default_factory=dict)
     voltage_ranges: dict[str, VoltageRange] = Field(default_factory=dict)
     tolerance_pct: float | None = None
@@ -75,6 +78,14 @@ class ModelFigures(_Strict):
     min_ohm: float | None = None
     max_ohm: float | None = None
     max_power_w: float | None = None
+
+    def sample_interval_s(self, wanted_s: float) -> float:
+        """The whole multiple of the shortest stated sample interval nearest `wanted_s` (at least one):
+        an interval any rounding to the instrument's resolution keeps exact. `wanted_s` itself when the
+        model states no shortest interval."""
+        if self.sample_interval_min_s is None:
+            return wanted_s
+        return max(1, round(wanted_s / self.sample_interval_min_s)) * self.sample_interval_min_s
 
     def current_range_for(self, upper_a: float) -> tuple[str, CurrentRange]:
         """The smallest current range whose upper end covers `upper_a`."""

@@ -7,6 +7,11 @@ then runs with `voltage_channel=None` and traces carry no voltage.
 
 Arrays come as binary float32 blocks (`FORMat`, an N6705C's, not in instruments.md's list) when the
 analyzer takes `FORMat` (tried once, by configure_roles); else as the listed comma-separated ASCII.
+
+The sample interval: an analyzer rounds the one asked for to its resolution (a N678xA: to 20.48 us
+multiples), so a trace's time axis uses the interval the analyzer reports with `SENSe:SWEep:TINTerval?`
+(the vendor's query; instruments.md lists only the set form), tried once per connection; an analyzer
+that refuses it has the asked interval on the axis (callers ask for multiples of 20.48 us).
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class PowerAnalyzer(ScpiInstrument):
     _applied: tuple[float, int, int] | None = None
     _trigger_setup: tuple | None = None
     _binary_arrays: bool | None = None  # None: not tried yet on this connection
+    _interval_query: bool | None = None  # TINTerval? answered; None: not tried yet on this connection
+    _interval_used_s: float | None = None  # what the analyzer reported for the applied interval
 
     def configure_roles(self, current_channel: int = 1, voltage_channel: int | None = 2) -> None:
         """Ammeter emulation on one channel, voltmeter on the other (None: voltmeter elsewhere)."""
@@ -74,7 +81,7 @@ class PowerAnalyzer(ScpiInstrument):
             self.write(f"EMULation VMETer,{_channels(voltage_channel)}")
         self.write(f"OUTPut ON,{self._both()}")
         self._negotiate_binary_arrays()
-        self._applied = None
+        self._applied = self._interval_used_s = None
         self._trigger_setup = None
 
     def _negotiate_binary_arrays(self) -> None:
@@ -116,6 +123,26 @@ class PowerAnalyzer(ScpiInstrument):
         commands = self._sweep_commands(interval_s, points, pretrigger_points)
         if commands:
             self._write_settings(commands)
+            self._interval_used_s = self._reported_interval_s(interval_s)
+
+    def _reported_interval_s(self, asked_s: float) -> float:
+        """The interval the analyzer uses (TINTerval?); the asked one if it refuses the query (then
+        never asked again on this connection, said once)."""
+        if self._interval_query is False:
+            return asked_s
+        command = f"SENSe:SWEep:TINTerval? {_channels(self.current_channel)}"
+        try:
+            used_s = self.query_float(command)
+        except ScpiError as exc:
+            if exc.code not in COMMAND_ERRORS:
+                raise
+            self._interval_query = False
+            log.info("%s: %r refused (%s); traces use the asked interval", self.name, command, exc.reply)
+            return asked_s
+        if not 0 < used_s < OVERLOAD_THRESHOLD:
+            raise InstrumentResponseError(self.name, command, f"{used_s:g}", "not a sample interval")
+        self._interval_query = True
+        return used_s
 
     def _sweep_commands(self, interval_s: float, points: int, pretrigger_points: int) -> list[str]:
         """The sweep settings that differ from what the instrument has (none: nothing to send)."""
@@ -180,8 +207,10 @@ class PowerAnalyzer(ScpiInstrument):
         ammeter = _channels(self.current_channel)
         if level_a is None and source.startswith("CURR"):
             raise ValueError("a current-level trigger needs level_a")
-        # One message, one round trip (with its error check): settings only when they changed.
-        commands = self._sweep_commands(interval_s, points, pretrigger_points)
+        # Sweep settings only when they changed (then the interval used is read back before initiating);
+        # the rest in one message, one round trip (with its error check).
+        self._apply_sweep(interval_s, points, pretrigger_points)
+        commands: list[str] = []
         setup = (source, level_a, slope.upper())
         if setup != self._trigger_setup:
             commands.append(f"SENSe:FUNCtion:CURRent ON,{ammeter}")
@@ -201,7 +230,7 @@ class PowerAnalyzer(ScpiInstrument):
         try:
             self.write_all(commands)
         except Exception:
-            self._applied = self._trigger_setup = None  # unknown now: send everything next time
+            self._applied = self._trigger_setup = self._interval_used_s = None  # unknown now: send all next time
             raise
 
     def trigger_now(self) -> None:
@@ -223,7 +252,7 @@ class PowerAnalyzer(ScpiInstrument):
                 )
         finally:
             self.resource.timeout = saved_ms
-        return Trace(interval_s, pretrigger, current, voltage)
+        return Trace(self._interval_used_s or interval_s, pretrigger, current, voltage)
 
     def _fetch_array(self, command: str, points: int) -> np.ndarray:
         """The array of an acquisition of `points` (no reply longer than that many values is read)."""

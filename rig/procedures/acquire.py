@@ -19,6 +19,11 @@ from rig.units import MA_PER_A
 # coprime with the period count puts every sample at a different phase of the pulse, so the mean
 # resolves the duty cycle to 1/points instead of to the few phases a commensurate grid repeats.
 MIN_PULSED_WINDOW_S = 0.100
+# How far the window may grow, and the sample interval coarsen, for whole periods of whole samples.
+MAX_PULSED_WINDOW_FACTOR = 4
+MAX_INTERVAL_MULTIPLE = 64
+MIN_PULSED_POINTS = 256
+EXACT_REL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -32,19 +37,29 @@ class Acquisition:
 
 
 def dc_acquisition(figures: ModelFigures) -> Acquisition:
-    return Acquisition(figures.default_interval_s, figures.default_points)
+    return Acquisition(figures.sample_interval_s(figures.default_interval_s), figures.default_points)
 
 
 def pulsed_acquisition(figures: ModelFigures, freq_hz: float) -> Acquisition:
-    """Whole pulse periods, at least MIN_PULSED_WINDOW_S, at the finest interval the analyzer
-    allows, with a sample count coprime with the number of periods."""
+    """Whole pulse periods, at least MIN_PULSED_WINDOW_S, sampled at a whole multiple of the analyzer's
+    shortest interval (exact however the analyzer rounds an interval to its resolution), the finest that
+    spans them exactly, with a sample count coprime with the number of periods. The window may grow to
+    MAX_PULSED_WINDOW_FACTOR times the shortest for that; a frequency with no such window is sampled at
+    the finest interval over the nearest whole number of samples."""
     period_s = 1.0 / freq_hz
-    periods = max(1, math.ceil(MIN_PULSED_WINDOW_S / period_s))
-    window_s = periods * period_s
-    points = int(window_s / figures.default_interval_s)
-    while math.gcd(points, periods) != 1:
+    base_s = figures.sample_interval_s(figures.default_interval_s)
+    first = max(1, math.ceil(MIN_PULSED_WINDOW_S / period_s - EXACT_REL))
+    for periods in range(first, MAX_PULSED_WINDOW_FACTOR * first + 1):
+        for multiple in range(1, MAX_INTERVAL_MULTIPLE + 1):
+            exact_points = periods * period_s / (multiple * base_s)
+            points = round(exact_points)
+            if points >= MIN_PULSED_POINTS and abs(points - exact_points) <= EXACT_REL * exact_points \
+                    and math.gcd(points, periods) == 1:
+                return Acquisition(multiple * base_s, points)
+    points = max(1, round(first * period_s / base_s))
+    while points > 1 and math.gcd(points, first) != 1:
         points -= 1
-    return Acquisition(window_s / points, points)
+    return Acquisition(base_s, points)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 import pytest
-from test_instruments import ANALYZER_IDN, LOAD_IDN, FakeResource, _AcceptAll
+from test_instruments import ANALYZER_IDN, LOAD_IDN, FakeResource, _AcceptAll, _last_interval_set
 
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.errors import ScpiError
@@ -22,7 +22,8 @@ ARRAYS = {
 
 def _analyzer_resource(**dialect) -> FakeResource:
     resource = FakeResource(ANALYZER_IDN, **dialect)
-    resource.replies = _AcceptAll(resource.replies, ARRAYS)
+    resource.replies = _AcceptAll(resource.replies, {
+        **ARRAYS, "SENSe:SWEep:TINTerval? (@1)": lambda: _last_interval_set(resource)})
     return resource
 
 

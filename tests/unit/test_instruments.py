@@ -221,8 +221,17 @@ def _analyzer_resource() -> FakeResource:
         "MEASure:CURRent? (@1)": "0.0100002",
         "FETCh:ARRay:CURRent? (@1)": "0.001,0.002,0.003,0.004",
         "FETCh:ARRay:VOLTage? (@2)": "1.0,2.0,3.0,4.0",
+        "SENSe:SWEep:TINTerval? (@1)": lambda: _last_interval_set(accepting),
     })
     return accepting
+
+
+def _last_interval_set(resource: FakeResource, resolution_s: float = 0.0) -> str:
+    """TINTerval?: the last interval set, rounded to `resolution_s` multiples (0: as set)."""
+    sets = [c.lstrip(":") for c in resource.sent if c.lstrip(":").startswith("SENSe:SWEep:TINTerval ")]
+    asked_s = float(sets[-1].split()[1].split(",")[0]) if sets else 20.48e-6
+    used_s = max(1, round(asked_s / resolution_s)) * resolution_s if resolution_s else asked_s
+    return f"{used_s:+.6E}"
 
 
 class _AcceptAll(dict):

@@ -59,7 +59,7 @@ class StreamingPeer:
             return b""
         if command.startswith(b"FETCh:ARRay"):
             return HUGE_BLOCK_HEADER
-        return b"1" if command.endswith(b"?") else None
+        return b"1" if b"?" in command else None  # a query, with or without parameters
 
     def _send(self, conn: socket.socket, replies: list[bytes]) -> None:
         if not replies:

@@ -59,13 +59,14 @@ def capture_window_s(setpoint_ma: float, settle_after_setpoint_s: float) -> floa
 
 
 def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     setpoint_ma = setpoint_for(ctx, load_ohm)
     analyzer = ctx.slot.ammeter
     window_s = capture_window_s(setpoint_ma, ctx.slot.settle_after_setpoint_s)
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=load_ohm, wait_on=False,
-                      before_start=lambda: analyzer.arm_trace(INTERVAL_S, round((window_s + PRETRIGGER_S) / INTERVAL_S),
-                                                              pretrigger_points=round(PRETRIGGER_S / INTERVAL_S)))
+                      before_start=lambda: analyzer.arm_trace(interval_s, round((window_s + PRETRIGGER_S) / interval_s),
+                                                              pretrigger_points=round(PRETRIGGER_S / interval_s)))
         analyzer.trigger_now()
         trace = analyzer.fetch_trace()
     finally:

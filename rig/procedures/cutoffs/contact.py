@@ -55,6 +55,7 @@ LOSS_OF_CONTACT_CODE = 2  # dut-protocol.md section 5
 
 
 def measure(ctx: CutoffContext) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     spec = ctx.spec.loss_of_contact
     limit_s = spec.persist_s + spec.off_within_s
     off_level_v = ctx.spec.overcurrent.off_level_ma / MA_PER_A * max(ctx.spec.test_loads.ohms)
@@ -63,7 +64,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     # Triggered by the rig once the unit reports the fault (or the window has passed without one): the
     # capture lasts as long as the unit takes.
     window_s = WINDOW_LIMIT_MULTIPLE * limit_s
-    capture = RigTriggeredCapture(analyzer, INTERVAL_S, PRETRIGGER_S + window_s + FAULT_EVENT_WAIT_S,
+    capture = RigTriggeredCapture(analyzer, interval_s, PRETRIGGER_S + window_s + FAULT_EVENT_WAIT_S,
                                   POST_TRIGGER_S)
     try:
         start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=LOAD_OHM)
@@ -89,8 +90,8 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     t_high = t[int(np.argmax(v))]
     t_off = crossing_time(t, v, off_level_v, rising=False, after_s=t_high)
     off_s = t_off - t_loss if np.isfinite(t_off) else float("inf")
-    loss_edge = edge_components("contact lost", INTERVAL_S, 0.0, float("inf"), ctx.current_meter)
-    off_edge = edge_components("output off (voltage)", INTERVAL_S, off_level_v,
+    loss_edge = edge_components("contact lost", interval_s, 0.0, float("inf"), ctx.current_meter)
+    off_edge = edge_components("output off (voltage)", interval_s, off_level_v,
                                local_slope(t, v, t_off, SLOPE_HALF_WIDTH_S), ctx.voltage_meter)
     off_level_ma = ctx.spec.overcurrent.off_level_ma
     result = CutoffResult()

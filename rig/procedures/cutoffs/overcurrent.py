@@ -78,6 +78,7 @@ OVERCURRENT_CODE = 1  # dut-protocol.md section 5
 
 
 def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     spec = ctx.spec.overcurrent
     threshold_ma = spec.threshold_ma(setpoint_ma)
     params = {"setpoint_ma": setpoint_ma, "load_ohm": LOAD_OHM, "threshold_ma": threshold_ma}
@@ -86,7 +87,7 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
     # Triggered by the rig once the unit reports the fault (or the window has passed without one): the
     # capture lasts as long as the unit takes to trip, and a slow trip is measured, not lost.
     window_s = WINDOW_LIMIT_MULTIPLE * (spec.persist_s + spec.off_within_s)
-    capture = RigTriggeredCapture(ctx.slot.ammeter, INTERVAL_S, PRETRIGGER_S + window_s + FAULT_EVENT_WAIT_S,
+    capture = RigTriggeredCapture(ctx.slot.ammeter, interval_s, PRETRIGGER_S + window_s + FAULT_EVENT_WAIT_S,
                                   POST_TRIGGER_S)
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=LOAD_OHM)
@@ -129,14 +130,15 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
 def judge_trace(ctx: CutoffContext, name: str, params: dict, setpoint_ma: float, t: np.ndarray,
                 i_ma: np.ndarray, summary: dict | None = None) -> tuple[list[MeasuredPoint], TripInstants]:
     """The cut-off time and trip-level points of one runaway trace (module docstring), handed to the sink."""
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     spec = ctx.spec.overcurrent
     band = ctx.spec.overcurrent_trip_band_ma(setpoint_ma)
     figures = trip_instants(t, i_ma, band, spec.persist_s, spec.off_level_ma)
     start_level_ma = value_at(t, i_ma, figures.condition_met_by_s)
-    start_edge = edge_components("condition met (latest for a healthy unit)", INTERVAL_S, start_level_ma,
+    start_edge = edge_components("condition met (latest for a healthy unit)", interval_s, start_level_ma,
                                  local_slope(t, i_ma, figures.condition_met_by_s, SLOPE_HALF_WIDTH_S),
                                  ctx.current_meter)
-    off_edge = edge_components("output below the off level", INTERVAL_S, spec.off_level_ma,
+    off_edge = edge_components("output below the off level", interval_s, spec.off_level_ma,
                                local_slope(t, i_ma, figures.off_s, SLOPE_HALF_WIDTH_S), ctx.current_meter)
     raw = {"trip_band_ma": list(band), "band_entered_s": figures.band_entered_s,
            "band_left_s": figures.band_left_s, "trip_s": figures.trip_s, "off_s": figures.off_s,
@@ -150,5 +152,5 @@ def judge_trace(ctx: CutoffContext, name: str, params: dict, setpoint_ma: float,
     level = ctx.point(
         "overcurrent", f"{name}-trip-level", params, figures.trip_level, "mA", nominal=None,
         lower=band[0], upper=None,
-        budget=level_budget("trip level", band[0], ctx.current_meter, INTERVAL_S, slope), raw=raw)
+        budget=level_budget("trip level", band[0], ctx.current_meter, interval_s, slope), raw=raw)
     return [cutoff, level], figures

@@ -77,6 +77,7 @@ def capture_s(spec: ProductSpec, rate_ma_per_s: float) -> float:
 
 
 def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     setpoint_ma = setpoint_for(ctx.spec, rate_ma_per_s)
     ramp_s = setpoint_ma / rate_ma_per_s
     analyzer, dut = ctx.slot.ammeter, ctx.slot.dut
@@ -84,7 +85,7 @@ def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
     # everything since before the start as pre-trigger: the capture lasts as long as the unit's ramps
     # do, not as long as the slowest ramps the spec allows. (A level trigger on the soft stop's end
     # would also fire where noise recrosses the level on the way up.)
-    capture = RigTriggeredCapture(analyzer, INTERVAL_S, capture_s(ctx.spec, rate_ma_per_s), POST_TRIGGER_S)
+    capture = RigTriggeredCapture(analyzer, interval_s, capture_s(ctx.spec, rate_ma_per_s), POST_TRIGGER_S)
     slowest_ramp_s = ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
     fastest_ramp_s = ramp_s / (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
     try:

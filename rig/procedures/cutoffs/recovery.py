@@ -50,12 +50,13 @@ BEFORE_STEP_S = 0.010
 
 
 def measure(ctx: CutoffContext) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     spec = ctx.spec.compliance_recovery
     rate = ctx.spec.ramp.rate_max_ma_per_s
     slowest = rate / (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
     compliance_ma = ctx.spec.compliance.v_max_nominal_v / HIGH_LOAD_OHM * MA_PER_A
     before_s = PRETRIGGER_S + compliance_ma / slowest + COMPLIANCE_HOLD_S + LATE_STEP_MARGIN_S
-    capture = RigTriggeredCapture(ctx.slot.ammeter, INTERVAL_S, before_s,
+    capture = RigTriggeredCapture(ctx.slot.ammeter, interval_s, before_s,
                                   (SETPOINT_MA - compliance_ma) / slowest + SETTLED_S)
     try:
         start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=HIGH_LOAD_OHM, rate_ma_per_s=rate, wait_on=False,
@@ -92,8 +93,8 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         Component("reference slope (fit standard error x time)", "A",
                   soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
     ))
-    edges = edge_components("overshoot start", INTERVAL_S, 0.0, float("inf"), ctx.current_meter)
-    end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * INTERVAL_S, "s")]
+    edges = edge_components("overshoot start", interval_s, 0.0, float("inf"), ctx.current_meter)
+    end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * interval_s, "s")]
     duration_budget = interval_budget("overshoot duration", edges, end_edge)
     result = CutoffResult()
     result.points.append(ctx.point(

@@ -1,5 +1,10 @@
 """Residual current (dut-protocol.md section 1): at most 10 uA DC with the output off (IDLE, FAULT,
-after a session ends), into any test load; on the analyzer's 1 mA range."""
+after a session ends), into any test load; on the analyzer's 1 mA range.
+
+Idle means the unit reports IDLE (STATE?, dut-protocol.md section 3: output off). A unit found in a
+session (left by an earlier test) is stopped and given its ramp-down (its present current at its ramp
+rate, less the spec's rate tolerance, plus a margin); one that is still not IDLE is not measured: the
+point is an error naming the state (a leftover session is not leakage), never a residual FAIL."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import time
 
 import numpy as np
 
+from rig.dut.errors import DutCommandError
 from rig.metrology.uncertainty import reading_budget
 from rig.procedures.cutoffs.context import (
     IDLE_STATES,
@@ -23,13 +29,51 @@ from rig.units import UA_PER_MA
 
 CONDITIONS = ("idle", "after_session", "fault")
 SESSION_SETPOINT_MA = 1.0
+SESSION_STATES = ("RAMP_UP", "ON")
+
+
+class UnitNotIdle(RuntimeError):
+    """The unit could not be brought to IDLE with its output off: an idle residual current is not
+    measured (what would flow is the session's current, not leakage)."""
+
+
+def _ramp_down_s(ctx: CutoffContext) -> float:
+    """How long a ramp-down from the present output may take: its current at the unit's ramp rate less
+    the spec's tolerance, plus the margin a state change takes to show."""
+    current_ma = abs(ctx.slot.ammeter.measure_current_a()) * MA_PER_A
+    rate_ma_per_s = ctx.slot.dut.ramp_ma_per_s() * (1.0 - ctx.spec.ramp.tolerance_pct / 100.0)
+    return current_ma / rate_ma_per_s + STATE_MARGIN_S
+
+
+def _bring_to_idle(ctx: CutoffContext) -> str:
+    """IDLE, as the unit reports it, or UnitNotIdle naming the state it stayed in."""
+    dut = ctx.slot.dut
+    state = dut.state().state
+    if state == "IDLE":
+        return state
+    if state in SESSION_STATES:
+        dut.stop()
+    elif state == "TEST":
+        dut.test_dac(0)
+        dut.test_off()
+    elif state == "FAULT":
+        try:
+            dut.clear()
+        except DutCommandError:
+            pass  # refused: the cause persists; named below
+    state = wait_for_state(ctx, ("IDLE",), _ramp_down_s(ctx))
+    if state != "IDLE":
+        raise UnitNotIdle(f"residual current (idle): the unit reports {state}, not IDLE with its output off, "
+                          "after STOP and its ramp-down time; not measured (a leftover session is not leakage)")
+    return state
 
 
 def _bring_to(ctx: CutoffContext, condition: str, load_ohm: float) -> str:
     """Put the unit in the off condition to measure in; return the state it reports."""
     if condition == "idle":
+        state = _bring_to_idle(ctx)
         ctx.slot.load.set_resistance_ohm(load_ohm)
-        return ctx.slot.dut.state().state
+        return state
     start_session(ctx, setpoint_ma=SESSION_SETPOINT_MA, load_ohm=load_ohm)
     if condition == "fault":
         ctx.slot.dut.test_inject("RUNAWAY")

@@ -49,6 +49,7 @@ def session_s(spec: ProductSpec) -> float:
 
 
 def measure(ctx: CutoffContext) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     timer = ctx.spec.timer
     duration_s = session_s(ctx.spec)
     rate = ctx.spec.ramp.rate_max_ma_per_s
@@ -59,7 +60,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     # long as the latest expiry the spec allows. A late expiry, up to LATE_MULTIPLE x the session,
     # is still captured with its start.
     latest_s = LATE_MULTIPLE * (duration_s + allowed_s) + 2 * ramp_s * (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
-    capture = RigTriggeredCapture(ctx.slot.ammeter, INTERVAL_S, PRETRIGGER_S + latest_s, POST_TRIGGER_S)
+    capture = RigTriggeredCapture(ctx.slot.ammeter, interval_s, PRETRIGGER_S + latest_s, POST_TRIGGER_S)
     try:
         start_session(ctx, setpoint_ma=SETPOINT_MA, load_ohm=LOAD_OHM, rate_ma_per_s=rate, timer_s=duration_s,
                       wait_on=False, before_start=capture.arm)
@@ -87,7 +88,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
                           ) if down is not None else float("nan")
     ramp_down_s = t_off - (t_start + expiry_s) if np.isfinite(t_off) else float("inf")
     start_line = extrapolated_start_component("session start (soft start extrapolated to zero)", up, 0.0)
-    sampling = rectangular("sampling (half an interval, each instant)", HALF * INTERVAL_S * np.sqrt(2.0), "s")
+    sampling = rectangular("sampling (half an interval, each instant)", HALF * interval_s * np.sqrt(2.0), "s")
     lines = [start_line, sampling]
     if down is not None:
         lines.append(extrapolated_start_component("expiry (soft stop extrapolated to the plateau)", down, plateau_ma))
