@@ -193,7 +193,7 @@ class Ix30Client(UnitCommands, CalibrationCommands):
     def _exchange(self, body: str, shown: str) -> Reply:
         if self.link.reader_error:
             self._reconnect(shown)
-        return self.link.exchange(body, shown, self.timeout_s)
+        return self.link.exchange(body, shown, self.timeout_s, expects_payload=body.split(" ", 1)[0].endswith("?"))
 
     def _may_repeat(self, body: str, shown: str, lost: DutError) -> bool:
         """Whether a request whose reply was lost may be sent again (reading state back first where

@@ -159,9 +159,12 @@ class SerialLink:
 
     # -- one exchange ---------------------------------------------------------------------
 
-    def exchange(self, body: str, shown: str, timeout_s: float) -> Reply:
+    def exchange(self, body: str, shown: str, timeout_s: float, *, expects_payload: bool = False) -> Reply:
         """Send one request, wait for the next reply. DutLinkLost when the port has failed (the
-        request may or may not have reached the unit), DutTimeout, DutFrameError."""
+        request may or may not have reached the unit), DutTimeout, DutFrameError.
+        expects_payload (a query: every query's OK carries a payload, dut-protocol.md section 4): a
+        bare `OK` cannot be its reply; it is the late reply of an earlier command (replies carry no
+        request id), discarded, and the wait goes on until the deadline."""
         self._wait_out_interrupted()
         self.discard_stale_replies()
         self.send(body, shown)
@@ -172,6 +175,10 @@ class SerialLink:
         while True:
             try:
                 item = self._replies.get(timeout=min(READ_POLL_S * 5, max(0.0, deadline - time.monotonic())))
+                if expects_payload and isinstance(item, Reply) and item.ok and not item.payload:
+                    self._line_warnings.warning("%s: %r answered a bare OK: the late reply of an earlier"
+                                                " command, discarded", self.port_name, shown)
+                    continue
                 break
             except queue.Empty:
                 if self.reader_error:
