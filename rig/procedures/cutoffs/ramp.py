@@ -34,6 +34,11 @@ from rig.spec import ProductSpec
 from rig.units import PERCENT
 
 LOAD_OHM = 1000.0
+# ...and it spans at least this many setpoint steps: a unit may ramp in steps of its setpoint
+# resolution (0.1 mA; the documents allow it), and a line fitted across a staircase of n steps errs by
+# up to about 1/n of the rate at a given phase: 1.5 steps read 0.42 mA/s for 0.5 mA/s (seen on a bench
+# variant); 10 steps keep it within 1 %.
+FIT_SPAN_STEPS = 10
 # The fitted stretch of each ramp lasts this long: long enough for the 3 uA rms noise and the DAC's
 # 8 uA steps to matter little against the ±10 % limit, short enough to keep the suite near its floor.
 FIT_SPAN_S = 0.3
@@ -63,9 +68,11 @@ def fit_low_ma(spec: ProductSpec) -> float:
 
 
 def setpoint_for(spec: ProductSpec, rate_ma_per_s: float) -> float:
-    """The plateau whose ramp spends FIT_SPAN_S between the fit's two levels."""
+    """The plateau whose ramp spends FIT_SPAN_S, and at least FIT_SPAN_STEPS setpoint steps, between
+    the fit's two levels."""
     step = spec.setpoint.resolution_ma
-    wanted = (fit_low_ma(spec) + rate_ma_per_s * FIT_SPAN_S) / FIT_HIGH_FRACTION
+    span_ma = max(rate_ma_per_s * FIT_SPAN_S, FIT_SPAN_STEPS * step)
+    wanted = (fit_low_ma(spec) + span_ma) / FIT_HIGH_FRACTION
     return math.ceil(round(wanted / step, 6)) * step
 
 
