@@ -78,7 +78,7 @@ def test_procedure_intervals_are_whole_multiples_of_the_shortest(wanted_s: float
 
 @pytest.mark.parametrize("freq_hz", [100.0, 1000.0, 10000.0, 333.0])
 def test_pulsed_acquisition_keeps_whole_periods_on_a_rounding_analyzer(freq_hz: float) -> None:
-    from rig.procedures.acquire import MIN_PULSED_WINDOW_S, pulsed_acquisition
+    from rig.procedures.acquire import MIN_PULSED_WINDOW_S, WINDOW_MATCH_REL, pulsed_acquisition
     from rig.station import default_models
 
     acquisition = pulsed_acquisition(default_models()["N6705C"], freq_hz)
@@ -86,8 +86,8 @@ def test_pulsed_acquisition_keeps_whole_periods_on_a_rounding_analyzer(freq_hz: 
     assert multiple == pytest.approx(round(multiple), rel=1e-9)  # what the analyzer uses is what was asked
     periods = acquisition.window_s * freq_hz
     assert acquisition.window_s >= MIN_PULSED_WINDOW_S * (1 - 1e-9)
-    if freq_hz != 333.0:  # 333 Hz has no exact window within the bound: the nearest whole samples
-        assert periods == pytest.approx(round(periods), rel=1e-9)
+    if freq_hz != 333.0:  # 333 Hz has no whole-enough window within the bound: the nearest whole samples
+        assert periods == pytest.approx(round(periods), rel=WINDOW_MATCH_REL)
         assert np.gcd(acquisition.points, round(periods)) == 1
     else:
         assert abs(periods - round(periods)) * (1 / freq_hz) <= acquisition.interval_s * 8
