@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rig.records.digest import canonical_sha256
 
 if TYPE_CHECKING:
     from rig.records.signing import Signer, Verifier
@@ -53,8 +54,7 @@ def coefficients_record(cal: Any) -> dict[str, Any]:
 
 def _entry_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k not in ("hash", "signature")}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return canonical_sha256(body)
 
 
 def head_message(seq: int, entry_hash: str) -> dict[str, Any]:

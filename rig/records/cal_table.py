@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import logging
 import math
@@ -22,6 +21,7 @@ from typing import Any
 
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
 from rig.procedures.calibrate import bound_violations
+from rig.records.digest import canonical_sha256
 from rig.records.signing import UNSIGNED_NOTE, Signer, SigningKeyError, Verifier, load_verifier
 from rig.serial_numbers import SerialNumberError, serial_folder
 from rig.spec import ProductSpec
@@ -83,11 +83,6 @@ def coefficients_from_dict(data: Any, where: str) -> UnitCalibration:
                            _number(data, "v_offset", where), day)
 
 
-def _digest(body: dict) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def _clean(value: Any) -> Any:
     """JSON has no inf/nan: open circuit and missing values become strings/None."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -129,7 +124,7 @@ def write_table(directory: Path, table: dict[str, Any], signer: Signer | None = 
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"{serial}_{stamp}.json"
     csv_path = folder / f"{serial}_{stamp}.csv"
-    document = {**body, "sha256": _digest(body)}
+    document = {**body, "sha256": canonical_sha256(body)}
     if signer is not None:
         document["signature"] = signer.sign(table_message(document["sha256"]))
     json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -219,7 +214,7 @@ def read_table(path: str | Path, spec: ProductSpec, expected_serial: str | None 
         )
     stored = document.pop("sha256", None)
     signature = document.pop("signature", None)
-    if stored != _digest(document):
+    if stored != canonical_sha256(document):
         raise CalibrationTableError(
             f"calibration table {path}: content does not match its SHA-256 (corrupted or edited)"
         )

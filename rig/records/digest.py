@@ -90,14 +90,25 @@ def _canonical(value: Any) -> Any:
     return storable_json(value)
 
 
+def canonical_bytes(value: Any) -> bytes:
+    """Stable bytes of plain JSON data: sorted keys, no spaces, ASCII, shortest round-trip float
+    repr, no NaN/inf. What every digest and signature of the rig is taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode("ascii")
+
+
+def canonical_sha256(value: Any) -> str:
+    """The SHA-256 (hex) of `canonical_bytes(value)`: the one canonical-JSON digest."""
+    return hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
 def canonical_json(value: Any) -> bytes:
-    """Stable bytes: sorted keys, no spaces, ASCII, shortest round-trip float repr."""
-    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True, allow_nan=False).encode("ascii")
+    """Stored-row data as canonical bytes (NaN as null, -0.0 as 0.0, dates as ISO text)."""
+    return canonical_bytes(_canonical(value))
 
 
 def sha256_hex(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value)).hexdigest()
+    return canonical_sha256(_canonical(value))
 
 
 def row_digests(row: dict, fields: tuple[str, ...]) -> tuple[str, dict[str, str]]:
@@ -123,7 +134,7 @@ def canonical_run_json(store: ResultsStore, run_id: int) -> bytes:
 
 
 def run_sha256(store: ResultsStore, run_id: int) -> str:
-    return hashlib.sha256(canonical_run_json(store, run_id)).hexdigest()
+    return sha256_hex(canonical_run(store, run_id))
 
 
 def run_message(run_id: int, run_digest: str | None, audit_head: dict | None) -> dict:

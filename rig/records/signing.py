@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from rig.records.digest import canonical_bytes
 
 SIGNING_KEY_ENV = "RIG_SIGNING_KEY"
 PUBLIC_KEY_ENV = "RIG_SIGNING_PUBLIC_KEY"
@@ -40,11 +41,6 @@ EXIT_INTACT, EXIT_TAMPERED, EXIT_ERROR, EXIT_UNSIGNED = 0, 1, 2, 3
 
 class SigningKeyError(ValueError):
     """No usable signing or public key at a configured source; names the source, never the key."""
-
-
-def _canonical(message: Any) -> bytes:
-    return json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False).encode("ascii")
 
 
 def _key_id(public: Ed25519PublicKey) -> str:
@@ -69,7 +65,7 @@ class Verifier:
         if signature.get("key_id") != self.key_id:
             return f"signed by key {signature.get('key_id')!r}, not by the given public key {self.key_id}"
         try:
-            self.public.verify(base64.b64decode(str(signature["sig"]), validate=True), _canonical(message))
+            self.public.verify(base64.b64decode(str(signature["sig"]), validate=True), canonical_bytes(message))
         except (InvalidSignature, binascii.Error, ValueError):
             return "signature does not verify (content or signature altered)"
         return None
@@ -91,7 +87,7 @@ class Signer:
 
     def sign(self, message: Any) -> dict[str, str]:
         """A signature over the canonical JSON of `message`: {algorithm, key_id, sig (base64)}."""
-        sig = self._private().sign(_canonical(message))
+        sig = self._private().sign(canonical_bytes(message))
         return {"algorithm": SIGNATURE_ALGORITHM, "key_id": self.verifier.key_id,
                 "sig": base64.b64encode(sig).decode("ascii")}
 

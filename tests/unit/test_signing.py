@@ -17,7 +17,8 @@ from rig.cli import main
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
 from rig.records import digest, plots
 from rig.records.audit import AuditLog
-from rig.records.cal_table import CalibrationTableError, _digest, coefficients_dict, read_table, write_table
+from rig.records.cal_table import CalibrationTableError, coefficients_dict, read_table, write_table
+from rig.records.digest import canonical_sha256
 from rig.records.report import build_report
 from rig.records.report_html import META_BODY_SHA256, body_sha256
 from rig.records.signing import (
@@ -249,7 +250,7 @@ def test_table_edited_with_its_sha_recomputed_is_refused(tmp_path, station_key):
     document = json.loads(path.read_text())
     document["coefficients"]["POS"]["dac_gain"] = 121.0
     body = {k: v for k, v in document.items() if k not in ("sha256", "signature")}
-    document["sha256"] = _digest(body)
+    document["sha256"] = canonical_sha256(body)
     path.write_text(json.dumps(document))
     with pytest.raises(CalibrationTableError, match=f"{re.escape(str(path))}: signature does not verify"):
         read_table(path, load_spec())
