@@ -23,7 +23,6 @@ COMMAND_MODULES = (
     "rig.commands.compare_cmd",
     "rig.commands.audit_cmd",
 )
-EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from rig.exit_codes import WorkerExit
+
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -29,7 +31,6 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # the reason recorded tells it from an operator's or a service manager's SIGTERM.
 PARENT_DEATH_SIGNAL = signal.SIGHUP
 PARENT_POLL_S = 0.2
-EXIT_ORPHANED = 3
 PARENT_DIED = "its parent process died"
 
 
@@ -144,4 +145,4 @@ def _watch_parent(stop: WorkerStop, parent_pid: int, grace_s: float) -> None:
     stop.run_urgent()
     time.sleep(grace_s)
     log.error("the parent died %.0f s ago and the run has not ended: exiting", grace_s)
-    os._exit(EXIT_ORPHANED)
+    os._exit(WorkerExit.ORPHANED)

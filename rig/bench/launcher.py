@@ -31,12 +31,12 @@ from rig.bench.station_file import write_station_files
 from rig.bench.unit_errors import UnitErrorsError
 from rig.bench.variant import BenchVariant
 from rig.dut.framing import encode_frame
+from rig.exit_codes import ExitCode
 from rig.spec import load_spec
 
 FIRST_SERIAL_NUMBER = 123
 SERIAL_FORMAT = "SN{:06d}"
 KEY_HEX_CHARS = 16
-EXIT_USAGE = 2
 _PORTS_PER_SLOT = 2
 
 
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                                  variant=BenchVariant.from_seed(args.variant))
     except (UnknownFaultError, CommFaultError, UnitErrorsError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.ERROR
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}

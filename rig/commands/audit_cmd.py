@@ -18,11 +18,10 @@ import argparse
 from pathlib import Path
 
 from rig.commands.report_cmd import CommandError, open_store
+from rig.exit_codes import ExitCode
 from rig.records import digest
 from rig.records.audit import AuditChainError, AuditLog, audit_path
-from rig.records.signing import EXIT_UNSIGNED, UNSIGNED_NOTE, SigningKeyError, Verifier, load_verifier
-
-EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
+from rig.records.signing import UNSIGNED_NOTE, SigningKeyError, Verifier, load_verifier
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,16 +66,16 @@ def recorded_head(db: str | None, log: AuditLog, station: str | None,
 def run_verify(args: argparse.Namespace) -> int:
     if args.log is None and not args.station:
         print("rig audit verify: give an audit log file or --station NAME")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     path = args.log or audit_path(args.calibrations, args.station)
     if not path.is_file():
         print(f"audit log {path}: no such file")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     try:
         verifier = load_verifier(args.public_key)
     except SigningKeyError as exc:
         print(f"rig audit verify: {exc}")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     log = AuditLog(path)
     try:
         count = log.verify_chain(verifier)
@@ -88,17 +87,17 @@ def run_verify(args: argparse.Namespace) -> int:
             raise AuditChainError(f"{path}: {problem} ({source})")
     except AuditChainError as exc:
         print(f"BROKEN {exc}")
-        return EXIT_BROKEN
+        return ExitCode.TAMPERED
     except (OSError, UnicodeDecodeError) as exc:
         print(f"audit log {path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if verifier is None:
         print(f"{UNSIGNED_NOTE}: {path}: {count} entries chain by SHA-256 only ({log.signed_count()} carry a"
               " signature, not checked: no public key configured)")
-        return EXIT_UNSIGNED
+        return ExitCode.UNSIGNED
     if head is None:
         print(f"{path}: {count} entries, signed; truncation not proven: {source}")
-        return EXIT_UNSIGNED
+        return ExitCode.UNSIGNED
     print(f"verified {path}: {count} entries, signed by station key {verifier.key_id}, head {log.head()[:16]};"
           f" holds entry {head['seq']} recorded by {source}")
-    return EXIT_OK
+    return ExitCode.INTACT

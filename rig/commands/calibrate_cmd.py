@@ -13,14 +13,12 @@ from rich.markup import escape
 
 from rig.calibration_run import CalibrationJob, CalibrationOutcome
 from rig.commands.run_support import (
-    EXIT_ERROR,
-    EXIT_FAIL,
-    EXIT_PASS,
     RichProgress,
     add_station_options,
     sigterm_as_interrupt,
     station_context,
 )
+from rig.exit_codes import ExitCode
 from rig.line_run import describe_error, run_slots
 from rig.metrology.decision import DecisionRule
 from rig.records.signing import Signer
@@ -108,14 +106,14 @@ def run(args: argparse.Namespace) -> int:
         marked = "; run marked aborted" if states and None not in states.values() else ""
         console.print(f"[bold yellow]stopped: {escape(str(exc) or 'interrupted (Ctrl-C)')}; {escape(safe_text)}"
                       f"{marked}[/]")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("run stopped", exc_info=True)
         states = _safe_states_of(exc)
         safe_text = f"; {safe_state_summary(states)[0]}" if states else ""
         message = mask_url_secrets(describe_error(exc) + safe_text, args.db or default_url())
         console.print(f"[bold yellow]ERROR[/] {escape(message)}")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     for number, outcome in outcomes.items():
         _print_outcome(console, number, outcome)
     safe_text, all_off = safe_state_summary({n: o.safe for n, o in outcomes.items() if o.safe is not None})
@@ -123,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[bold red]safe state NOT confirmed: {escape(safe_text)}[/]")
     verdicts = {o.verdict for o in outcomes.values()}
     if "ERROR" in verdicts or not all_off:
-        return EXIT_ERROR
-    return EXIT_FAIL if "FAIL" in verdicts else EXIT_PASS
+        return ExitCode.ERROR
+    return ExitCode.FAIL if "FAIL" in verdicts else ExitCode.PASS
 
 
 def _safe_states_of(exc: BaseException) -> dict[int, SafeState | None]:

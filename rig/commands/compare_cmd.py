@@ -14,12 +14,11 @@ from rich.table import Table
 
 from rig.commands.report_cmd import (
     DEFAULT_OUT_DIR,
-    EXIT_FAIL,
-    EXIT_OK,
     add_db_argument,
     open_store,
     run_guarded,
 )
+from rig.exit_codes import ExitCode
 from rig.records.compare import (
     BETTER,
     FIXED,
@@ -82,9 +81,9 @@ def _compare(args: argparse.Namespace) -> int:
     if failing:
         console.print(f"[bold red]{len(failing)} point(s) newly fail[/]: "
                       + ", ".join(f"{c.requirement}:{c.name}" for c in failing), highlight=False)
-        return EXIT_FAIL
+        return ExitCode.FAIL
     console.print("no point newly fails")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:

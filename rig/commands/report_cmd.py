@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from rig.exit_codes import ExitCode
 from rig.records.report import build_report, public_url
 from rig.records.signing import SigningKeyError, load_signer
 from rig.records.stale_runs import reconcile_stale_runs
@@ -21,9 +22,6 @@ from rig.records.store import ResultsStore, default_url
 from rig.records.store_engine import mask_url_secrets
 from rig.spec import SpecError
 
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 2
 DEFAULT_OUT_DIR = Path("reports")
 
 
@@ -65,7 +63,7 @@ def run_guarded(action: Callable[[], int], db_url: str | None = None) -> int:
     except (SQLAlchemyError, OSError, SpecError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     print(f"rig: error: {mask_url_secrets(message, db_url or default_url())}", file=sys.stderr)
-    return EXIT_ERROR
+    return ExitCode.ERROR
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -83,7 +81,7 @@ def _report(args: argparse.Namespace) -> int:
     print(f"pdf:    {paths.pdf}" if paths.pdf else "pdf:    not written")
     print(f"run SHA-256: {paths.sha256}")
     print(f"signed by station key {signer.verifier.key_id}" if signer else "unsigned: no signing key configured")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,8 +19,6 @@ from rig.serial_numbers import check_path_serial
 from rig.station import MAX_SLOT_NUMBER, Station, StationError, load_station
 from rig.virtual_bench import VirtualBenchProcess
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
-
 
 def add_station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--station", help="station file (TOML); without it the rig starts its own virtual bench")

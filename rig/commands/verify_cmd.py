@@ -18,17 +18,16 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from rig.commands.report_cmd import (
-    EXIT_FAIL,
-    EXIT_OK,
     CommandError,
     add_db_argument,
     open_store,
     run_guarded,
 )
+from rig.exit_codes import ExitCode
 from rig.records import digest
 from rig.records.report import public_url
 from rig.records.report_html import ReportStamp, read_stamp, report_message
-from rig.records.signing import EXIT_UNSIGNED, UNSIGNED_NOTE, SigningKeyError, Verifier, load_verifier
+from rig.records.signing import UNSIGNED_NOTE, SigningKeyError, Verifier, load_verifier
 from rig.records.store import DB_URL_ENV, ResultsStore
 
 
@@ -124,14 +123,14 @@ def _verify(args: argparse.Namespace) -> int:
     if not found and verifier is None:
         print(f"{UNSIGNED_NOTE}: run {run_id}, SHA-256 {sha} matches its digests, but no public key"
               " is configured to check the station's signatures (--public-key)")
-        return EXIT_UNSIGNED
+        return ExitCode.UNSIGNED
     if not found:
         print(f"verified: run {run_id}, SHA-256 {sha}, signed by station key {verifier.key_id}")
-        return EXIT_OK
+        return ExitCode.INTACT
     print(f"NOT VERIFIED: run {run_id}, {len(found)} alteration(s):")
     for line in found:
         print(f"  {line}")
-    return EXIT_FAIL
+    return ExitCode.TAMPERED
 
 
 def run(args: argparse.Namespace) -> int:

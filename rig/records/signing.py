@@ -10,7 +10,8 @@ it is a PEM (PKCS#8) private key or 64 hex digits (the raw 32-byte seed). Verifi
 the public key: `--public-key SOURCE` (or a bare path), else RIG_SIGNING_PUBLIC_KEY, else the one
 derived from RIG_SIGNING_KEY. Key material is never logged or printed; errors name the source.
 
-Without a key the rig still works, and every verification says UNSIGNED_NOTE (exit EXIT_UNSIGNED).
+Without a key the rig still works, and every verification says UNSIGNED_NOTE (exit 3,
+ExitCode.UNSIGNED in rig/exit_codes.py).
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ SIGNATURE_ALGORITHM = "ed25519"
 RAW_KEY_BYTES = 32
 KEY_ID_HEX_CHARS = 16
 UNSIGNED_NOTE = "unsigned: integrity not proven"
-# Exit codes of the verifying commands: intact and signed, tampered, could not check, not proven.
-EXIT_INTACT, EXIT_TAMPERED, EXIT_ERROR, EXIT_UNSIGNED = 0, 1, 2, 3
 
 
 class SigningKeyError(ValueError):

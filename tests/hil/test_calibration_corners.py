@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from rig.bench.unit_errors import CORNER_COUNT, UnitErrors
+from rig.exit_codes import ExitCode
 
 pytestmark = pytest.mark.calibration
 
@@ -37,7 +38,6 @@ CI_CORNERS = (0, 10, 5, 15)
 OUTSIDE = "outside"
 PARALLEL_RUNS = 2
 RUN_TIMEOUT_S = 240.0
-EXIT_PASS, EXIT_FAIL = 0, 1
 
 
 def outside_errors() -> str:
@@ -72,11 +72,11 @@ def test_a_unit_at_a_corner_of_the_maxima_calibrates_and_passes(corner_runs, cor
     if str(corner) not in corner_runs:
         pytest.skip(f"corner {corner} runs with --all-corners (CI runs {CI_CORNERS})")
     done = corner_runs[str(corner)].result(timeout=RUN_TIMEOUT_S * len(corner_runs))
-    assert done.returncode == EXIT_PASS, f"corner {corner}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == ExitCode.PASS, f"corner {corner}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     assert ": PASS" in done.stdout
 
 
 def test_a_unit_outside_the_maxima_fails_naming_the_coefficient(corner_runs):
     done = corner_runs[OUTSIDE].result(timeout=RUN_TIMEOUT_S * len(corner_runs))
-    assert done.returncode == EXIT_FAIL, f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == ExitCode.FAIL, f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     assert "dac_gain" in done.stdout and "POS" in done.stdout, done.stdout[-3000:]

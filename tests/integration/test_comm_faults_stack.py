@@ -13,6 +13,7 @@ import time
 import pytest
 
 from rig.dut.errors import DutError, UnitRebooted
+from rig.exit_codes import ExitCode
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.errors import InstrumentError
 from rig.slot import open_slot
@@ -27,7 +28,6 @@ SCPI_RATES = {"scpi_close": "0.05", "scpi_drop": "0.05", "scpi_error": "0.2", "o
 REQUESTS = 40
 SETPOINT_MA = 2.0
 REBOOT_AFTER_S = 8.0
-EXIT_ERROR = 2
 
 SERIAL_FAULTS = ["drop_reply", "delay_reply", "corrupt_reply", "corrupt_request", "port_vanish", "reboot"]
 SCPI_FAULTS = ["scpi_close", "scpi_drop", "scpi_error", "over_range"]
@@ -101,7 +101,7 @@ def test_reboot_mid_run_is_a_clean_error_with_every_point_stored(tmp_path):
         assert bench.ask("REBOOT 1") == "OK"
         out, err = rig.communicate(timeout=60)
         status = bench.status()
-    assert rig.returncode == EXIT_ERROR, (out, err)
+    assert rig.returncode == ExitCode.ERROR, (out, err)
     assert "Traceback" not in out + err
     assert "rebooted" in out, out
     assert not status["output_on"]

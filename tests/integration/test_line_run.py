@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from rig.dut.client import Ix30Client
+from rig.exit_codes import ExitCode
 from rig.procedures.calibrate import readback_differences
 from rig.records.cal_table import read_table
 from rig.slot import WATCHDOG_PERIOD_S
@@ -27,7 +28,6 @@ from tests.integration.bench_control import BenchUnderTest
 pytestmark = pytest.mark.slow
 
 SLOTS = 2
-EXIT_PASS, EXIT_ERROR = 0, 2
 POINTS_BEFORE_STOP = 20
 WAIT_S = 60.0
 POLL_S = 0.2
@@ -68,7 +68,7 @@ def test_every_slot_passes_with_its_own_table(tmp_path):
     with BenchUnderTest(tmp_path, "--slots", str(SLOTS)) as bench:
         rig = _calibrate(bench, tmp_path)
         out, _ = rig.communicate(timeout=180)
-        assert rig.returncode == EXIT_PASS, out
+        assert rig.returncode == ExitCode.PASS, out
         assert "Traceback" not in out
         for entry in bench.description["slots"]:
             serial = entry["serial"]
@@ -94,7 +94,7 @@ def test_a_stop_ends_every_slot_safe_and_aborted(tmp_path, stop):
             os.killpg(rig.pid, signal.SIGINT)
         out, _ = rig.communicate(timeout=60)
         outputs_on = [_slot_status(entry)["output_on"] for entry in bench.description["slots"]]
-    assert rig.returncode == EXIT_ERROR, out
+    assert rig.returncode == ExitCode.ERROR, out
     assert "Traceback" not in out, out
     assert outputs_on == [False] * SLOTS
     runs = _runs(tmp_path)

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from rig.exit_codes import ExitCode
 from rig.slot import WATCHDOG_PERIOD_S
 from rig.spec import load_spec
 from tests.integration.bench_control import BenchUnderTest
@@ -22,7 +23,6 @@ pytestmark = pytest.mark.slow
 # bench's 1 ms tick; generous for a loaded 2-core CI machine, far below anything harmful.
 SETTLE_MARGIN_S = 0.25
 EXIT_WAIT_S = 20.0
-EXIT_ERROR = 2
 # Kill points: after the slot is open (about 2 s) and well before the run's end (about 35 s).
 KILL_AFTER_S = (3.0, 12.0)
 RUN_GOING_WAIT_S = 120.0
@@ -64,7 +64,7 @@ def test_killed_run_leaves_output_off(sig, tmp_path):
     if sig == signal.SIGKILL:
         assert on_after_kill_s <= WATCHDOG_PERIOD_S + SETTLE_MARGIN_S, on_after_kill_s
     else:
-        assert rig.returncode == EXIT_ERROR, (out, err)
+        assert rig.returncode == ExitCode.ERROR, (out, err)
         assert "Traceback" not in out + err
         assert "output off" in out, out
 
@@ -81,7 +81,7 @@ def test_a_stop_whose_safe_state_cannot_be_read_back_does_not_claim_output_off(t
         assert bench.ask("COMM_FAULT 1 drop_reply:1.0") == "OK"
         rig.send_signal(signal.SIGTERM)
         out, err = rig.communicate(timeout=LOST_REPLIES_EXIT_WAIT_S)
-    assert rig.returncode == EXIT_ERROR, (out, err)
+    assert rig.returncode == ExitCode.ERROR, (out, err)
     assert "Traceback" not in out + err
     assert "output off" not in out, out
     assert "output state UNKNOWN" in out, out
