@@ -24,8 +24,6 @@ from rig.bench.firmware_calibration import CalibrationMemory
 from rig.bench.firmware_commands import dispatch
 from rig.bench.firmware_control import ControlCore
 from rig.bench.firmware_protocol import (
-    ERR_CRC,
-    ERR_SYNTAX,
     MAX_LINE_BYTES,
     REBOOT_S,
     TICK_S,
@@ -33,6 +31,7 @@ from rig.bench.firmware_protocol import (
 )
 from rig.bench.variant import BenchVariant
 from rig.dut.framing import FrameError, decode_frame, encode_frame
+from rig.dut.protocol import ErrorCode
 from rig.spec import ProductSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -167,11 +166,11 @@ class Ix30Firmware(ControlCore):
         if not stripped:
             return None
         if len(stripped) > MAX_LINE_BYTES:
-            return CommandError(ERR_SYNTAX).reply
+            return CommandError(ErrorCode.SYNTAX).reply
         try:
             body = decode_frame(stripped)
         except FrameError:
-            return CommandError(ERR_CRC).reply
+            return CommandError(ErrorCode.CRC).reply
         self._last_rx_s = now_s
         try:
             return dispatch(self, body)
@@ -179,7 +178,7 @@ class Ix30Firmware(ControlCore):
             return exc.reply
         except Exception:  # never crash on input; a bug shows in the log and as ERR 1
             log.exception("firmware failed on request %r", body)
-            return CommandError(ERR_SYNTAX).reply
+            return CommandError(ErrorCode.SYNTAX).reply
 
     def _flush_events(self) -> None:
         events, self._events = self._events, []

@@ -15,13 +15,11 @@ import re
 from dataclasses import dataclass, replace
 
 from rig.bench.firmware_protocol import (
-    ERR_LOCKED,
-    ERR_RANGE,
-    ERR_SYNTAX,
     NEVER_SAVED_DATE,
     CommandError,
     format_number,
 )
+from rig.dut.protocol import ErrorCode
 from rig.spec import ProductSpec
 
 MAX_WRONG_KEYS = 3
@@ -83,11 +81,11 @@ def dac_code(cal: PolarityCal, current_ma: float, code_max: int) -> int:
 
 def parse_date(text: str) -> str:
     if not _DATE.fullmatch(text):
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     try:
         datetime.date.fromisoformat(text)
     except ValueError:
-        raise CommandError(ERR_RANGE) from None
+        raise CommandError(ErrorCode.RANGE) from None
     return text
 
 
@@ -109,11 +107,11 @@ class CalibrationMemory:
 
     def unlock(self, key: str) -> None:
         if self.locked_out:
-            raise CommandError(ERR_LOCKED)
+            raise CommandError(ErrorCode.LOCKED)
         if not hmac.compare_digest(key.encode(), self._key):
             self._wrong_keys += 1
             self.unlocked = False
-            raise CommandError(ERR_LOCKED)
+            raise CommandError(ErrorCode.LOCKED)
         self.unlocked = True
 
     def lock(self) -> None:
@@ -145,6 +143,6 @@ class CalibrationMemory:
 
     def _check_writable(self, **coefficients: float) -> None:
         if not self.unlocked or self.locked_out:
-            raise CommandError(ERR_LOCKED)
+            raise CommandError(ErrorCode.LOCKED)
         if self._bounds.violations(**coefficients):
-            raise CommandError(ERR_RANGE)
+            raise CommandError(ErrorCode.RANGE)

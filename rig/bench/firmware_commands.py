@@ -12,14 +12,6 @@ from typing import TYPE_CHECKING
 
 from rig.bench.firmware_calibration import parse_date
 from rig.bench.firmware_protocol import (
-    ERR_STATE,
-    ERR_SYNTAX,
-    FAULT_NAMES,
-    INJECTIONS,
-    TEST_RAMP_MAX_MA_PER_S,
-    WDOG_MAX_S,
-    WDOG_MIN_S,
-    WDOG_OFF_S,
     CommandError,
     check_range,
     expect_args,
@@ -27,35 +19,44 @@ from rig.bench.firmware_protocol import (
     parse_decimal,
     parse_int,
 )
+from rig.dut.protocol import (
+    INJECTIONS,
+    POLARITIES,
+    TEST_RAMP_MAX_MA_PER_S,
+    WDOG_MAX_S,
+    WDOG_MIN_S,
+    WDOG_OFF_S,
+    ErrorCode,
+    FaultCode,
+)
 
 if TYPE_CHECKING:
     from rig.bench.firmware import Ix30Firmware
 
 Handler = Callable[["Ix30Firmware", list[str]], "str | None"]
-POLARITIES = ("POS", "NEG")
 OK = "OK"
 
 
 def dispatch(fw: Ix30Firmware, body: str) -> str | None:
     words = body.split()
     if not words:
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     handler = COMMANDS.get(words[0].upper())
     if handler is None:
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     return handler(fw, words[1:])
 
 
 def _word(args: list[str], choices: tuple[str, ...] | frozenset[str]) -> str:
     word = expect_args(args, 1)[0].upper()
     if word not in choices:
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     return word
 
 
 def _polarity(text: str) -> str:
     if text.upper() not in POLARITIES:
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     return text.upper()
 
 
@@ -72,7 +73,7 @@ def _state(fw: Ix30Firmware, args: list[str]) -> str:
 
 def _fault(fw: Ix30Firmware, args: list[str]) -> str:
     expect_args(args, 0)
-    return f"OK {fw.fault_code} {FAULT_NAMES[fw.fault_code]}"
+    return f"OK {fw.fault_code} {FaultCode(fw.fault_code).name}"
 
 
 def _clear(fw: Ix30Firmware, args: list[str]) -> str:
@@ -99,14 +100,14 @@ def _set_query(fw: Ix30Firmware, args: list[str]) -> str:
 
 def _mode(fw: Ix30Firmware, args: list[str]) -> str:
     if not args:
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     kind = args[0].upper()
     if kind == "DC":
         expect_args(args, 1)
         fw.set_pulse(None)
         return OK
     if kind != "PULSED":
-        raise CommandError(ERR_SYNTAX)
+        raise CommandError(ErrorCode.SYNTAX)
     _, freq_text, duty_text = expect_args(args, 3)
     freq_hz, duty_pct = parse_decimal(freq_text), parse_decimal(duty_text)
     pulsed = fw.spec.pulsed_accuracy
@@ -204,7 +205,7 @@ def _test(fw: Ix30Firmware, args: list[str]) -> str:
 
 def _require_test_mode(fw: Ix30Firmware) -> None:
     if not fw.test_mode:
-        raise CommandError(ERR_STATE)
+        raise CommandError(ErrorCode.STATE)
 
 
 def _test_dac(fw: Ix30Firmware, args: list[str]) -> str:

@@ -16,22 +16,17 @@ from rig.bench.faults import FirmwareBehaviour
 from rig.bench.firmware_calibration import CalibrationMemory, dac_code
 from rig.bench.firmware_cutoffs import CutoffMonitor, OutputSample
 from rig.bench.firmware_output import OutputRamp
-from rig.bench.firmware_protocol import (
-    ERR_FAULT,
-    ERR_STATE,
-    FAULT,
-    FAULT_NAMES,
-    FAULT_NONE,
-    IDLE,
-    ON,
-    RAMP_DOWN,
-    RAMP_UP,
-    RUNAWAY_RATE_MA_PER_S,
-    SESSION_ACTIVE,
-    TEST,
-    CommandError,
-)
+from rig.bench.firmware_protocol import CommandError
 from rig.bench.variant import BenchVariant
+from rig.dut.protocol import (
+    RUNAWAY_RATE_MA_PER_S,
+    SESSION_STATES,
+    STARTED_STATES,
+    ErrorCode,
+    FaultCode,
+    Injection,
+    State,
+)
 from rig.spec import ProductSpec
 from rig.units import MA_PER_A
 
@@ -106,7 +101,7 @@ class ControlCore:
     @property
     def state(self) -> str:
         """The reported state: TEST stands for IDLE while in test mode."""
-        return TEST if self._session == IDLE and self.test_mode else self._session
+        return State.TEST if self._session == State.IDLE and self.test_mode else self._session
 
     @property
     def fault_code(self) -> int:
@@ -138,64 +133,64 @@ class ControlCore:
     def set_test_mode(self, enabled: bool) -> None:
         if enabled == self.test_mode:
             return
-        if enabled and self._session != IDLE:
-            raise CommandError(ERR_STATE)
+        if enabled and self._session != State.IDLE:
+            raise CommandError(ErrorCode.STATE)
         before = self.state
         if not enabled:
             # Leaving test mode removes what it set up, so no injection outlives it.
             self._output_off()
-            self._injection = "NONE"
+            self._injection = Injection.NONE
             self.settings.test_ramp_ma_per_s = None
-            if self._session in SESSION_ACTIVE:
-                self._session = IDLE
+            if self._session in SESSION_STATES:
+                self._session = State.IDLE
         self.test_mode = enabled
         if self.state != before:
             self._emit(f"!STATE {self.state}")
 
     def start_session(self) -> None:
-        if self._fault != FAULT_NONE:
-            raise CommandError(ERR_FAULT)
-        if self._session != IDLE or self._raw_code > 0:
-            raise CommandError(ERR_STATE)
+        if self._fault != FaultCode.NONE:
+            raise CommandError(ErrorCode.FAULT)
+        if self._session != State.IDLE or self._raw_code > 0:
+            raise CommandError(ErrorCode.STATE)
         self._ramp.reset()
         self._cutoffs.reset()
         self._runaway_ma = 0.0
         self._session_start_s = self._clock()
-        self._set_session(RAMP_UP)
+        self._set_session(State.RAMP_UP)
 
     def stop_session(self) -> None:
         self._raw_code = 0
-        if self._session in (RAMP_UP, ON):
+        if self._session in STARTED_STATES:
             self._ramp.hold()
-            self._set_session(RAMP_DOWN)
+            self._set_session(State.RAMP_DOWN)
         self._apply_output()
 
     def clear_fault(self) -> None:
-        if self._session != FAULT:
+        if self._session != State.FAULT:
             return
-        if self._injection != "NONE":  # the cause persists
-            raise CommandError(ERR_FAULT)
-        self._fault = FAULT_NONE
+        if self._injection != Injection.NONE:  # the cause persists
+            raise CommandError(ErrorCode.FAULT)
+        self._fault = FaultCode.NONE
         self._cutoffs.reset()
-        self._set_session(IDLE)
+        self._set_session(State.IDLE)
 
     def drive_raw(self, code: int) -> None:
-        if not self.test_mode or (code > 0 and self._session != IDLE):
-            raise CommandError(ERR_STATE)
+        if not self.test_mode or (code > 0 and self._session != State.IDLE):
+            raise CommandError(ErrorCode.STATE)
         self._raw_code = code
         self._runaway_ma = 0.0
         self._apply_output()
 
     def inject(self, name: str) -> None:
         if not self.test_mode:
-            raise CommandError(ERR_STATE)
+            raise CommandError(ErrorCode.STATE)
         self._injection = name
-        if name == "NONE":
+        if name == Injection.NONE:
             self._runaway_ma = 0.0
 
     def set_polarity(self, polarity: str) -> None:
-        if self._session != IDLE or self._raw_code > 0:
-            raise CommandError(ERR_STATE)
+        if self._session != State.IDLE or self._raw_code > 0:
+            raise CommandError(ErrorCode.STATE)
         self.settings.polarity = polarity
         self.circuit.set_dac(0, polarity)
 
@@ -211,10 +206,10 @@ class ControlCore:
     def _power_on(self) -> None:
         self.settings = Settings.defaults(self.spec)
         self.test_mode = False
-        self._session = IDLE
-        self._fault = FAULT_NONE
+        self._session = State.IDLE
+        self._fault = FaultCode.NONE
         self._raw_code = 0
-        self._injection = "NONE"
+        self._injection = Injection.NONE
         self._runaway_ma = 0.0
         self._code = 0
         now_s = self._clock()
@@ -249,7 +244,7 @@ class ControlCore:
         """One control period: session ramp and timer, runaway, output, cut-offs, watchdog."""
         reading = self._read_output(now_s)
         self._advance_session(now_s, dt_s, reading)
-        if self._injection == "RUNAWAY" and self._code > 0:
+        if self._injection == Injection.RUNAWAY and self._code > 0:
             self._runaway_ma += RUNAWAY_RATE_MA_PER_S * dt_s
         self._apply_output()
         self._check_cutoffs(now_s, reading)
@@ -272,19 +267,19 @@ class ControlCore:
 
     def _advance_session(self, now_s: float, dt_s: float, reading: OutputReading) -> None:
         rate = self.ramp_rate_ma_per_s() * self.behaviour.ramp_factor
-        if self._session in (RAMP_UP, ON):
+        if self._session in STARTED_STATES:
             session_s = self.settings.timer_s * self.behaviour.timer_factor
             if now_s - self._session_start_s >= session_s:
                 self._ramp.hold()
-                self._set_session(RAMP_DOWN)
-        if self._session in (RAMP_UP, ON):
+                self._set_session(State.RAMP_DOWN)
+        if self._session in STARTED_STATES:
             if self._code > 0:
                 self._ramp.track_compliance(reading.in_compliance, reading.current_ma, rate, dt_s)
             reached = self._ramp.advance(self.settings.target_ma, rate, dt_s)
-            self._set_session(ON if reached else RAMP_UP)
-        elif self._session == RAMP_DOWN and self._ramp.advance(0.0, rate, dt_s):
+            self._set_session(State.ON if reached else State.RAMP_UP)
+        elif self._session == State.RAMP_DOWN and self._ramp.advance(0.0, rate, dt_s):
             self._ramp.reset()
-            self._set_session(IDLE)
+            self._set_session(State.IDLE)
 
     def _apply_output(self) -> None:
         cal = self.calibration.in_use.for_polarity(self.settings.polarity)
@@ -292,7 +287,7 @@ class ControlCore:
         if self._raw_code > 0:
             climb = round(self._runaway_ma * cal.dac_gain)
             self._drive(min(code_max, self._raw_code + climb))
-        elif self._session in SESSION_ACTIVE:
+        elif self._session in SESSION_STATES:
             code = dac_code(cal, self._ramp.output_ma + self._runaway_ma, code_max)
             if self._ramp.limited:
                 # In compliance the source stays switched on (V_max at the terminals, so that loss of
@@ -304,7 +299,7 @@ class ControlCore:
             self._drive(0)
 
     def _check_cutoffs(self, now_s: float, reading: OutputReading) -> None:
-        if self._session == FAULT:
+        if self._session == State.FAULT:
             return
         if self._code == 0:
             # Source switch open: only µA of leakage flow, nothing can trip; skip the model.
@@ -326,16 +321,16 @@ class ControlCore:
             true_voltage_v=reading.voltage_v,
         )
         fault = self._cutoffs.check(sample, now_s)
-        if fault != FAULT_NONE:
+        if fault != FaultCode.NONE:
             self._output_off()
             self._fault = fault
-            self._emit(f"!FAULT {fault} {FAULT_NAMES[fault]}")
-            self._set_session(FAULT)
+            self._emit(f"!FAULT {fault} {FaultCode(fault).name}")
+            self._set_session(State.FAULT)
 
     def _check_watchdog(self, now_s: float) -> None:
         wdog_s = self.settings.wdog_s
-        output_on = self._session in SESSION_ACTIVE or self._raw_code > 0
+        output_on = self._session in SESSION_STATES or self._raw_code > 0
         if wdog_s > 0 and output_on and now_s - self._last_rx_s >= wdog_s:
             self._output_off()
             self._emit("!WDOG")
-            self._set_session(IDLE)
+            self._set_session(State.IDLE)

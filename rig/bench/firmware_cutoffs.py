@@ -14,13 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rig.bench.faults import FirmwareBehaviour
-from rig.bench.firmware_protocol import (
-    FAULT_LOSS_OF_CONTACT,
-    FAULT_NONE,
-    FAULT_OVERCURRENT,
-    FAULT_OVERVOLTAGE,
-    OVERVOLTAGE_RATIO_OF_V_MAX,
-)
+from rig.bench.firmware_protocol import OVERVOLTAGE_RATIO_OF_V_MAX
+from rig.dut.protocol import FaultCode
 from rig.spec import ProductSpec
 
 
@@ -80,12 +75,12 @@ class CutoffMonitor:
         """The fault code to latch now (FAULT_NONE when nothing has tripped)."""
         threshold_ma = self._overcurrent.threshold_ma(sample.trip_setpoint_ma)
         if self._over_i.update(sample.current_ma > threshold_ma, now_s):
-            return FAULT_OVERCURRENT
+            return FaultCode.OVERCURRENT
         if self._over_v.update(sample.true_voltage_v > self._overvoltage_v, now_s):
-            return FAULT_OVERVOLTAGE
+            return FaultCode.OVERVOLTAGE
         if self._contact_enabled and self._no_contact.update(self._no_contact_now(sample), now_s):
-            return FAULT_LOSS_OF_CONTACT
-        return FAULT_NONE
+            return FaultCode.LOSS_OF_CONTACT
+        return FaultCode.NONE
 
     def _no_contact_now(self, sample: OutputSample) -> bool:
         if not sample.output_on:

@@ -9,13 +9,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from rig.dut.protocol import POLARITIES
 from rig.spec import load_spec
 from rig.units import PERCENT
 
 _SPEC = load_spec()
 _UNCAL = _SPEC.uncalibrated
 FULL_SCALE_MA = _SPEC.calibration_nominal.dac_code_max / _SPEC.calibration_nominal.dac_gain
-POLARITIES = ("POS", "NEG")
 
 # Unit figures that the product spec does not list (instruments.md section 3, bench choices).
 VOLTAGE_GAIN_MAX = 0.01
@@ -34,7 +34,7 @@ class UnitErrorsError(ValueError):
 
 def check_polarity(polarity: str) -> str:
     if polarity not in POLARITIES:
-        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+        raise ValueError(f"polarity must be one of {tuple(map(str, POLARITIES))}, got {polarity!r}")
     return polarity
 
 

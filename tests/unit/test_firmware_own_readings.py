@@ -10,8 +10,8 @@ from test_firmware_harness import SPEC, Unit
 
 from rig.bench.faults import FirmwareBehaviour
 from rig.bench.firmware_cutoffs import CutoffMonitor, OutputSample
-from rig.bench.firmware_protocol import FAULT_NONE, FAULT_OVERCURRENT, FAULT_OVERVOLTAGE
 from rig.bench.unit_errors import UnitErrors
+from rig.dut.protocol import FaultCode
 
 SETPOINT_MA = 10.0
 # Output +5 % +0.3 mA (+ bow): about 10.86 mA true at 10 mA, below the 11.0 mA threshold; a reading
@@ -41,7 +41,7 @@ def test_a_unit_whose_reading_errs_high_trips_on_its_own_reading() -> None:
     unit.ok(f"SET {SETPOINT_MA:.1f}")
     unit.ok("START")
     unit.run(0.1)
-    assert unit.fw.fault_code == FAULT_OVERCURRENT
+    assert unit.fw.fault_code == FaultCode.OVERCURRENT
     assert "!FAULT 1 OVERCURRENT" in unit.events
     assert unit.fw.dac_code == 0
 
@@ -77,8 +77,8 @@ def test_overvoltage_backstop_holds_the_true_voltage_not_the_reading() -> None:
     def sample(reading_v: float, true_v: float) -> OutputSample:
         return OutputSample(5.0, reading_v, True, 5.0, 5.0, true_v)
 
-    assert monitor.check(sample(1.2 * v_max, v_max), 0.0) == FAULT_NONE
-    assert monitor.check(sample(1.2 * v_max, v_max), 1.0) == FAULT_NONE
+    assert monitor.check(sample(1.2 * v_max, v_max), 0.0) == FaultCode.NONE
+    assert monitor.check(sample(1.2 * v_max, v_max), 1.0) == FaultCode.NONE
     monitor.reset()
-    assert monitor.check(sample(v_max, 1.2 * v_max), 0.0) == FAULT_NONE
-    assert monitor.check(sample(v_max, 1.2 * v_max), 1.0) == FAULT_OVERVOLTAGE
+    assert monitor.check(sample(v_max, 1.2 * v_max), 0.0) == FaultCode.NONE
+    assert monitor.check(sample(v_max, 1.2 * v_max), 1.0) == FaultCode.OVERVOLTAGE

@@ -19,14 +19,11 @@ from rig.bench.faults import (
 from rig.bench.firmware_cutoffs import CutoffMonitor, OutputSample
 from rig.bench.firmware_output import OutputRamp
 from rig.bench.firmware_protocol import (
-    FAULT_LOSS_OF_CONTACT,
-    FAULT_NONE,
-    FAULT_OVERCURRENT,
-    FAULT_OVERVOLTAGE,
     CommandError,
     format_number,
     parse_decimal,
 )
+from rig.dut.protocol import FaultCode
 from rig.spec import load_spec
 
 SPEC = load_spec()
@@ -65,24 +62,24 @@ def test_overcurrent_needs_persistence() -> None:
     monitor = CutoffMonitor(SPEC, HEALTHY)
     persist_s = SPEC.overcurrent.persist_s
     high = _sample(11.2, 11.2)
-    assert monitor.check(high, 0.0) == FAULT_NONE
-    assert monitor.check(_sample(10.0, 10.0), persist_s / 2) == FAULT_NONE  # dip resets
-    assert monitor.check(high, persist_s) == FAULT_NONE
-    assert monitor.check(high, 2 * persist_s) == FAULT_OVERCURRENT
+    assert monitor.check(high, 0.0) == FaultCode.NONE
+    assert monitor.check(_sample(10.0, 10.0), persist_s / 2) == FaultCode.NONE  # dip resets
+    assert monitor.check(high, persist_s) == FaultCode.NONE
+    assert monitor.check(high, 2 * persist_s) == FaultCode.OVERCURRENT
 
 
 def test_raw_drive_uses_the_absolute_threshold() -> None:
     monitor = CutoffMonitor(SPEC, HEALTHY)
     below_abs = SPEC.overcurrent.absolute_ma - 1.0
-    assert monitor.check(_sample(below_abs, 10.0, None), 0.0) == FAULT_NONE
-    assert monitor.check(_sample(below_abs, 10.0, None), 1.0) == FAULT_NONE
+    assert monitor.check(_sample(below_abs, 10.0, None), 0.0) == FaultCode.NONE
+    assert monitor.check(_sample(below_abs, 10.0, None), 1.0) == FaultCode.NONE
 
 
 def test_overvoltage_backstop() -> None:
     monitor = CutoffMonitor(SPEC, HEALTHY)
     too_high_v = 1.2 * SPEC.compliance.v_max_nominal_v
-    assert monitor.check(_sample(1.0, too_high_v), 0.0) == FAULT_NONE
-    assert monitor.check(_sample(1.0, too_high_v), 1.0) == FAULT_OVERVOLTAGE
+    assert monitor.check(_sample(1.0, too_high_v), 0.0) == FaultCode.NONE
+    assert monitor.check(_sample(1.0, too_high_v), 1.0) == FaultCode.OVERVOLTAGE
 
 
 def test_loss_of_contact_rule() -> None:
@@ -90,10 +87,10 @@ def test_loss_of_contact_rule() -> None:
     v_max = SPEC.compliance.v_max_nominal_v
     persist_s = SPEC.loss_of_contact.persist_s
     # at V_max but carrying more than half the setpoint: compliance, not loss of contact
-    assert monitor.check(_sample(6.0, v_max), 0.0) == FAULT_NONE
-    assert monitor.check(_sample(6.0, v_max), 2 * persist_s) == FAULT_NONE
-    assert monitor.check(_sample(0.0, v_max), 3 * persist_s) == FAULT_NONE
-    assert monitor.check(_sample(0.0, v_max), 4 * persist_s) == FAULT_LOSS_OF_CONTACT
+    assert monitor.check(_sample(6.0, v_max), 0.0) == FaultCode.NONE
+    assert monitor.check(_sample(6.0, v_max), 2 * persist_s) == FaultCode.NONE
+    assert monitor.check(_sample(0.0, v_max), 3 * persist_s) == FaultCode.NONE
+    assert monitor.check(_sample(0.0, v_max), 4 * persist_s) == FaultCode.LOSS_OF_CONTACT
 
 
 def test_ramp_advances_at_rate_and_holds() -> None:
