@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rig.procedures.accuracy import DOWN_RAMP_MARGIN_SHARE, SETTLE_TIME_CONSTANTS, SWEEP_RAMP_MA_PER_S
+from rig.dut.protocol import POLARITIES, TEST_RAMP_MAX_MA_PER_S, Waveform
+from rig.procedures.accuracy import DOWN_RAMP_MARGIN_SHARE, SETTLE_TIME_CONSTANTS
 from rig.procedures.acquire import dc_acquisition, pulsed_acquisition
 from rig.procedures.characterise import characterisation_plan
-from rig.procedures.grid import POLARITIES, accuracy_grid
+from rig.procedures.grid import accuracy_grid
 from rig.spec import ProductSpec, load_spec
 from rig.station import ModelFigures, default_models
 
@@ -55,7 +56,7 @@ def serial_exchange_s(dut: ModelFigures, request: int, reply: int) -> float:
 
 def sweep_floor(floor: Floor, phase: str, spec: ProductSpec, models: dict[str, ModelFigures]) -> None:
     dut, analyzer, load = models["IX-30"], models["N6705C"], models["RDEC-1M"]
-    down_rate = min(SWEEP_RAMP_MA_PER_S,
+    down_rate = min(TEST_RAMP_MAX_MA_PER_S,
                     DOWN_RAMP_MARGIN_SHARE * spec.overcurrent.margin_ma / (dut.settle_s / SETTLE_TIME_CONSTANTS))
     grid = accuracy_grid(spec, load.max_power_w, uncalibrated=phase == "as_found")
     group, setpoint, load_ohm = None, 0.0, None
@@ -72,11 +73,11 @@ def sweep_floor(floor: Floor, phase: str, spec: ProductSpec, models: dict[str, M
             floor.add(f"{phase} scpi", SCPI_MESSAGES_PER_LOAD_CHANGE * load.command_latency_s)
             load_ohm = point.load_ohm
         if point.setpoint_ma != setpoint:
-            floor.add(f"{phase} ramps", (point.setpoint_ma - setpoint) / SWEEP_RAMP_MA_PER_S)
+            floor.add(f"{phase} ramps", (point.setpoint_ma - setpoint) / TEST_RAMP_MAX_MA_PER_S)
             floor.add(f"{phase} settling", dut.settle_s)
             floor.add(f"{phase} serial", serial_exchange_s(dut, *SET_EXCHANGE))
             setpoint = point.setpoint_ma
-        pulsed = point.waveform != "DC"
+        pulsed = point.waveform != Waveform.DC
         window = pulsed_acquisition(analyzer, point.freq_hz) if pulsed else dc_acquisition(analyzer)
         floor.add(f"{phase} integration", window.window_s)
         floor.add(f"{phase} scpi", SCPI_MESSAGES_PER_READING * analyzer.command_latency_s)

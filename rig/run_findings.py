@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rig.dut.protocol import Waveform
 from rig.procedures.grid import GridPoint, safe_uncalibrated
 from rig.procedures.unit_events import UnitFault
 from rig.records.store import PointRecord
@@ -25,7 +26,7 @@ class Finding:
 def as_found_trip(point: GridPoint, fault: UnitFault, spec: ProductSpec) -> Finding:
     """A trip seen at an as-found point; the sweep leaves out the rest of its band."""
     band = f"{point.polarity} {point.waveform}" + (
-        f" {point.freq_hz:g} Hz {point.duty_pct:g} %" if point.waveform != "DC" else "")
+        f" {point.freq_hz:g} Hz {point.duty_pct:g} %" if point.waveform != Waveform.DC else "")
     left_out = f"{band} from {point.setpoint_ma:g} mA up"
     record = PointRecord(
         phase="as_found", requirement="as_found_trip", clause=spec.overcurrent.clause,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from rig.dut.calibration import UnitCalibration
+from rig.dut.protocol import POLARITIES
 from rig.procedures.calibrate import CalibrationFit
 from rig.procedures.characterise import RawPoint
 from rig.procedures.points import MeasuredPoint
@@ -57,7 +58,7 @@ def calibration_records(
             residuals={k: v for k, v in residuals.items() if k.endswith(pol) or k == "vadc"},
             written=written, readback_ok=readback_ok, notes=notes,
         )
-        for pol in ("POS", "NEG")
+        for pol in POLARITIES
     ]
 
 

@@ -19,7 +19,7 @@ from rig.bench.firmware_protocol import (
     CommandError,
     format_number,
 )
-from rig.dut.protocol import ErrorCode
+from rig.dut.protocol import ErrorCode, Polarity
 from rig.spec import ProductSpec
 
 MAX_WRONG_KEYS = 3
@@ -48,7 +48,7 @@ class CalibrationSet:
     date: str = NEVER_SAVED_DATE
 
     def for_polarity(self, polarity: str) -> PolarityCal:
-        return self.pos if polarity == "POS" else self.neg
+        return self.pos if polarity == Polarity.POS else self.neg
 
     def readings(self, polarity: str, i_code: int, v_code: int) -> tuple[float, float]:
         """The unit's own current (mA) and voltage (V) readings from raw ADC codes, through the
@@ -57,7 +57,7 @@ class CalibrationSet:
         return cal.adc_gain * i_code + cal.adc_offset, self.v_gain * v_code + self.v_offset
 
     def with_polarity(self, polarity: str, **changes: float) -> CalibrationSet:
-        key = "pos" if polarity == "POS" else "neg"
+        key = "pos" if polarity == Polarity.POS else "neg"
         return replace(self, **{key: replace(self.for_polarity(polarity), **changes)})
 
     def describe(self) -> str:

@@ -28,6 +28,7 @@ from rig.dut.protocol import (
     WDOG_OFF_S,
     ErrorCode,
     FaultCode,
+    Waveform,
 )
 
 if TYPE_CHECKING:
@@ -102,11 +103,11 @@ def _mode(fw: Ix30Firmware, args: list[str]) -> str:
     if not args:
         raise CommandError(ErrorCode.SYNTAX)
     kind = args[0].upper()
-    if kind == "DC":
+    if kind == Waveform.DC:
         expect_args(args, 1)
         fw.set_pulse(None)
         return OK
-    if kind != "PULSED":
+    if kind != Waveform.PULSED:
         raise CommandError(ErrorCode.SYNTAX)
     _, freq_text, duty_text = expect_args(args, 3)
     freq_hz, duty_pct = parse_decimal(freq_text), parse_decimal(duty_text)

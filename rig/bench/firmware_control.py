@@ -25,6 +25,7 @@ from rig.dut.protocol import (
     ErrorCode,
     FaultCode,
     Injection,
+    Polarity,
     State,
 )
 from rig.spec import ProductSpec
@@ -50,7 +51,7 @@ class Settings:
     target_ma: float
     ramp_ma_per_s: float
     timer_s: float
-    polarity: str = "POS"
+    polarity: str = Polarity.POS
     pulse: tuple[float, float] | None = None  # (freq_hz, duty_pct); None = DC
     test_ramp_ma_per_s: float | None = None  # TEST:RAMP override, test mode only
     wdog_s: float = 0.0

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from rig.dut.protocol import POLARITIES
+from rig.dut.protocol import POLARITIES, Polarity
 from rig.spec import load_spec
 from rig.units import PERCENT
 
@@ -166,4 +166,4 @@ class UnitErrors:
         return cls(pos=_polarity_from(data["pos"], "pos"), neg=_polarity_from(data["neg"], "neg"), **values)
 
     def for_polarity(self, polarity: str) -> PolarityErrors:
-        return self.pos if check_polarity(polarity) == "POS" else self.neg
+        return self.pos if check_polarity(polarity) == Polarity.POS else self.neg

@@ -17,14 +17,14 @@ import numpy as np
 
 from rig.bench.firmware_protocol import TICK_S
 from rig.bench.unit_errors import OUTPUT_NOISE_MA_RMS
+from rig.dut.protocol import REPLY_WITHIN_S
 from rig.spec import load_spec
 
 _SPEC = load_spec()
 
-# dut-protocol.md 2: "The device answers every request with exactly one response line, within 100 ms".
-REPLY_DEADLINE_S = 0.100
-# What the latency leaves of the 100 ms besides the reply's own line time: an event or two sent ahead of
-# it (about 1.5 ms each at 115200 Bd) and the bench's own scheduling.
+# dut-protocol.md 2: "The device answers every request with exactly one response line, within 100 ms"
+# (REPLY_WITHIN_S). What the latency leaves of it besides the reply's own line time: an event or two
+# sent ahead of it (about 1.5 ms each at 115200 Bd) and the bench's own scheduling.
 REPLY_MARGIN_S = 0.010
 # The reference figures (instruments.md 3: "a reply latency of 1 ms"; the emulator's 1 ms tick).
 REFERENCE_LATENCY_S = 0.001
@@ -53,7 +53,7 @@ class BenchVariant:
     # ramps at the configured rate ... within ±10 %"; steps no coarser than the 0.1 mA setpoint resolution.
     ramp_step_ma: float = 0.0
     # Reply latency from the request's end: base + uniform(0, jitter), capped so that the reply's last
-    # byte leaves within REPLY_DEADLINE_S (dut-protocol.md 2, "within 100 ms").
+    # byte leaves within REPLY_WITHIN_S (dut-protocol.md 2, "within 100 ms").
     reply_latency_base_s: float = REFERENCE_LATENCY_S
     reply_latency_jitter_s: float = 0.0
     # Probability that the events a request causes leave before its response. dut-protocol.md 2: events
@@ -112,7 +112,7 @@ class BenchVariant:
 
     def latency_cap_s(self, frame_bytes: int, byte_s: float) -> float:
         """The longest latency a reply of this length may have and still end within the deadline."""
-        return max(0.0, REPLY_DEADLINE_S - REPLY_MARGIN_S - frame_bytes * byte_s)
+        return max(0.0, REPLY_WITHIN_S - REPLY_MARGIN_S - frame_bytes * byte_s)
 
     def interval_s(self, asked_s: float) -> float:
         """The sample interval the analyzer uses when asked for asked_s."""

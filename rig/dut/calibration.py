@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rig.dut.errors import DutCommandError, DutError, DutFrameError
+from rig.dut.protocol import POLARITIES, Polarity
 from rig.spec import ProductSpec
 
-POLARITIES = ("POS", "NEG")
 # The unit stores coefficients as float32-like values: 8 significant digits round-trip them.
 COEFFICIENT_DIGITS = 8
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -40,7 +40,7 @@ class UnitCalibration:
         key = pol.strip().upper()
         if key not in POLARITIES:
             raise ValueError(f"polarity {pol!r} is not POS or NEG")
-        return self.pos if key == "POS" else self.neg
+        return self.pos if key == Polarity.POS else self.neg
 
 
 def format_coefficient(value: float) -> str:
@@ -96,8 +96,8 @@ def parse_cal_payload(payload: str) -> UnitCalibration:
         raise ValueError(f"CAL? voltage block {parts[2].strip()!r}: expected 'v_gain v_offset date'")
     date = _date(tail[2]) if len(tail) == _GLOBAL_FIELDS_WITH_DATE else None
     return UnitCalibration(
-        pos=blocks["POS"],
-        neg=blocks["NEG"],
+        pos=blocks[Polarity.POS],
+        neg=blocks[Polarity.NEG],
         v_gain=_number(tail[0], "v_gain"),
         v_offset=_number(tail[1], "v_offset"),
         date=date,

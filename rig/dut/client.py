@@ -31,6 +31,7 @@ from rig.dut.errors import (
 )
 from rig.dut.framing import Reply
 from rig.dut.link import READ_POLL_S, CorruptLine, DutEvent, SerialLink, open_port
+from rig.dut.protocol import BOOT_WITHIN_S, IDLE_STATES, SESSION_STATES, STARTED_STATES, ErrorCode, State
 from rig.serial_numbers import protocol_serial_problem
 from rig.spec import ProductSpec, load_spec
 
@@ -39,31 +40,26 @@ log = logging.getLogger(__name__)
 __all__ = ["DutEvent", "DutIdentity", "DutReading", "DutState", "Ix30Client"]
 
 MAX_ATTEMPTS = 3
-ERR_CRC = 2  # dut-protocol.md section 5: the request was not executed, so resending is safe
-ACTIVE_STATES = ("RAMP_UP", "ON")
-TEST_STATE = "TEST"
 # The states in which the protocol says the output is off (a cut-off's FAULT included).
-OUTPUT_OFF_STATES = ("IDLE", "FAULT")
-RAMP_DOWN_STATE = "RAMP_DOWN"
+OUTPUT_OFF_STATES = (State.IDLE, State.FAULT)
 RAMP_DOWN_WAIT_S = 2.0
 # Commands that set an absolute value: applying one twice is applying it once.
 IDEMPOTENT_COMMANDS = ("SET", "MODE", "POL", "RAMP", "TIMER", "WDOG", "TEST:DAC", "TEST:RAMP", "TEST:INJECT",
                        "CAL:DAC", "CAL:ADC", "CAL:VADC", "CAL:LOCK")
 # Not idempotent, but STATE? shows whether they took effect: the states that prove they did.
 CONFIRMED_BY_STATE = {
-    "START": ("RAMP_UP", "ON"),
-    "STOP": ("RAMP_DOWN", "IDLE", "TEST"),
-    "TEST ON": ("TEST",),
-    "TEST OFF": ("IDLE",),
-    "CLEAR": ("IDLE", "TEST"),
+    "START": STARTED_STATES,
+    "STOP": (State.RAMP_DOWN, *IDLE_STATES),
+    "TEST ON": (State.TEST,),
+    "TEST OFF": (State.IDLE,),
+    "CLEAR": IDLE_STATES,
 }
 
 
 # The protocol's reply time is 100 ms; five times that before a request counts as unanswered.
 REPLY_TIMEOUT_S = 0.5
-# dut-protocol.md section 4: after RESET the unit sends `!BOOT <fw>` within 2 s; the wait adds the
-# same allowance for the line and the host as a reply gets beyond its 100 ms.
-BOOT_WITHIN_S = 2.0
+# After RESET the unit sends `!BOOT <fw>` within BOOT_WITHIN_S (2 s); the wait adds the same
+# allowance for the line and the host as a reply gets beyond its 100 ms.
 BOOT_TIMEOUT_S = BOOT_WITHIN_S + REPLY_TIMEOUT_S
 
 
@@ -184,7 +180,7 @@ class Ix30Client(UnitCommands, CalibrationCommands):
                     continue
                 if reply.ok:
                     return reply.payload
-                if reply.error_code == ERR_CRC and not last:
+                if reply.error_code == ErrorCode.CRC and not last:  # not executed: resending is safe
                     log.warning("%s: %r arrived corrupted at the unit, resending", self.port_name, shown)
                     continue
                 raise DutCommandError(self.port_name, shown, reply.error_code, reply.error_text)
@@ -285,12 +281,12 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         test mode once the ramp-down is over; then read back the state and return it (None when it
         could not be read: the output is then not known to be off)."""
         state = self._state_or_none()
-        if state is None or state in ACTIVE_STATES:
+        if state is None or state in STARTED_STATES:
             self._best_effort("STOP")
             state = self._wait_ramp_over()
-        if state == "IDLE":
+        if state == State.IDLE:
             self._test_mode = False  # the unit says it is out of test mode: nothing raw can drive
-        if state is None or state == TEST_STATE or self._test_mode:
+        if state is None or state == State.TEST or self._test_mode:
             self._best_effort("TEST:DAC 0")
             self._best_effort("TEST OFF")
         final = self._state_or_none()
@@ -315,7 +311,7 @@ class Ix30Client(UnitCommands, CalibrationCommands):
         # TEST OFF is refused while the output ramps down; a slow ramp is left to finish alone.
         deadline = time.monotonic() + RAMP_DOWN_WAIT_S
         state = self._state_or_none()
-        while state in (*ACTIVE_STATES, RAMP_DOWN_STATE) and time.monotonic() < deadline:
+        while state in SESSION_STATES and time.monotonic() < deadline:
             time.sleep(READ_POLL_S)
             state = self._state_or_none()
         return state

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from rig.dut.errors import DutFrameError
+from rig.dut.protocol import POLARITIES
 from rig.spec import ProductSpec
 
 
@@ -86,7 +87,7 @@ class UnitCommands:
         return self.request("MODE?")
 
     def set_polarity(self, pol: str) -> None:
-        if pol.upper() not in ("POS", "NEG"):
+        if pol.upper() not in POLARITIES:
             raise ValueError(f"polarity {pol!r} is not POS or NEG")
         self._command(f"POL {pol.upper()}")
 

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 
+from rig.dut.protocol import IDLE_STATES, TEST_RAMP_MAX_MA_PER_S, State, Waveform
 from rig.metrology.decision import DecisionRule
 from rig.metrology.uncertainty import MeterAccuracy, load_tolerance_component, reading_budget
 from rig.procedures.acquire import (
@@ -33,12 +34,10 @@ from rig.spec import ProductSpec
 from rig.station import ModelFigures
 from rig.units import MA_PER_A
 
-SWEEP_RAMP_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
 SETTLE_TIME_CONSTANTS = 5  # a stated settling time is five time constants (instruments.md)
 # During a ramp down the output lags the ramp by rate x tau; keep that lag under this share of the
 # over-current margin, or the unit (rightly) trips on its own lagging current.
 DOWN_RAMP_MARGIN_SHARE = 0.5
-IDLE_STATES = ("IDLE", "TEST")
 STOP_POLL_S = 0.005
 
 
@@ -75,7 +74,7 @@ def _band(point: GridPoint) -> tuple:
 def wait_until_idle(slot: OpenSlot, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while (state := slot.dut.state()).state not in IDLE_STATES:
-        if state.state == "FAULT":
+        if state.state == State.FAULT:
             code, name = slot.dut.fault()
             raise UnitFault(f"unit {slot.dut.identity.serial} latched fault {code} {name} during the sweep",
                             f"!FAULT {code} {name}")
@@ -123,7 +122,7 @@ class AccuracySweep:
         self._rate_ma_per_s: float | None = None
         tau_s = slot.station.dut_figures().settle_s / SETTLE_TIME_CONSTANTS
         self.down_rate_ma_per_s = min(
-            SWEEP_RAMP_MA_PER_S, DOWN_RAMP_MARGIN_SHARE * spec.overcurrent.margin_ma / tau_s
+            TEST_RAMP_MAX_MA_PER_S, DOWN_RAMP_MARGIN_SHARE * spec.overcurrent.margin_ma / tau_s
         )
         self._group: tuple | None = None  # (polarity, waveform, freq, duty) of the running session
         self._load_ohm: float | None = None
@@ -166,12 +165,12 @@ class AccuracySweep:
             self.slot.ammeter.set_current_range_a(self.spec.setpoint.max_ma / MA_PER_A)
             dut.test_on()
             dut.set_polarity(point.polarity)
-            if point.waveform == "DC":
+            if point.waveform == Waveform.DC:
                 dut.set_mode_dc()
             else:
                 dut.set_mode_pulsed(point.freq_hz, point.duty_pct)
             self._rate_ma_per_s = None
-            self._use_rate(SWEEP_RAMP_MA_PER_S)
+            self._use_rate(TEST_RAMP_MAX_MA_PER_S)
             dut.set_current_ma(point.setpoint_ma)
             self.slot.load.set_resistance_ohm(point.load_ohm)
             dut.start()
@@ -208,19 +207,19 @@ class AccuracySweep:
             self._rate_ma_per_s = rate_ma_per_s
 
     def _ramp_s(self, from_ma: float, to_ma: float) -> float:
-        rate = SWEEP_RAMP_MA_PER_S if to_ma > from_ma else self.down_rate_ma_per_s
+        rate = TEST_RAMP_MAX_MA_PER_S if to_ma > from_ma else self.down_rate_ma_per_s
         return abs(to_ma - from_ma) / rate
 
     def _set_setpoint(self, setpoint_ma: float) -> None:
         if math.isclose(setpoint_ma, self._setpoint_ma):
             return
-        self._use_rate(SWEEP_RAMP_MA_PER_S if setpoint_ma > self._setpoint_ma else self.down_rate_ma_per_s)
+        self._use_rate(TEST_RAMP_MAX_MA_PER_S if setpoint_ma > self._setpoint_ma else self.down_rate_ma_per_s)
         self.slot.dut.set_current_ma(setpoint_ma)
         time.sleep(self._ramp_s(self._setpoint_ma, setpoint_ma) + self.slot.settle_after_setpoint_s)
         self._setpoint_ma = setpoint_ma
 
     def measure(self, point: GridPoint) -> list[MeasuredPoint]:
-        pulsed = point.waveform != "DC"
+        pulsed = point.waveform != Waveform.DC
         acquisition = pulsed_acquisition(self.figures, point.freq_hz) if pulsed else dc_acquisition(
             self.figures
         )
@@ -241,14 +240,14 @@ class AccuracySweep:
             "polarity": point.polarity, "waveform": point.waveform, "load_ohm": point.load_ohm,
             "setpoint_ma": point.setpoint_ma,
         }
-        if point.waveform != "DC":
+        if point.waveform != Waveform.DC:
             params |= {"freq_hz": point.freq_hz, "duty_pct": point.duty_pct}
         return params
 
     def _output_point(self, point: GridPoint, reading: Reading) -> MeasuredPoint:
         magnitude_ma = abs(reading.current_ma)
         expected = point.expected_mean_ma
-        if point.waveform == "DC":
+        if point.waveform == Waveform.DC:
             req, tol = self.requirements["dc_accuracy"], self.spec.dc_accuracy.tolerance_ma(expected)
         else:
             req, tol = self.requirements["pulsed_accuracy"], self.spec.pulsed_accuracy.tolerance_ma(expected)

@@ -22,10 +22,10 @@ import numpy as np
 
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
 from rig.dut.errors import UnitRebooted
+from rig.dut.protocol import POLARITIES, Polarity
 from rig.keys import KeySource
 from rig.procedures.characterise import RawPoint, as_arrays
 from rig.procedures.fit import DacFit, LineFit, fit_adc, fit_dac
-from rig.procedures.grid import POLARITIES
 from rig.records.audit import AuditLog, coefficients_record
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
@@ -82,7 +82,7 @@ def fit_calibration(points: list[RawPoint], spec: ProductSpec, day: dt.date) -> 
     both = [as_arrays(points, pol) for pol in POLARITIES]
     vadc = fit_adc(np.concatenate([b["v_code"] for b in both]), np.concatenate([b["true_v"] for b in both]),
                    "VADC", "V")
-    coefficients = UnitCalibration(per_pol["POS"], per_pol["NEG"], vadc.slope, vadc.intercept, day)
+    coefficients = UnitCalibration(per_pol[Polarity.POS], per_pol[Polarity.NEG], vadc.slope, vadc.intercept, day)
     return CalibrationFit(coefficients, dac, adc, vadc)
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rig.dut.protocol import POLARITIES
 from rig.procedures.acquire import dc_acquisition, take_reading
-from rig.procedures.grid import POLARITIES, load_power_ok, max_nominal_read_below
+from rig.procedures.grid import load_power_ok, max_nominal_read_below
 from rig.procedures.unit_events import UnitEventWatch, UnitFault
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rig.dut.protocol import POLARITIES, Waveform
 from rig.spec import ProductSpec
 from rig.units import MA_PER_A
 
-POLARITIES = ("POS", "NEG")
 # Setpoints spread over the accuracy range: both ends, and the decades between.
 DC_SETPOINTS_MA = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 # Pulsed points: each end of the frequency range and the middle, each end of the duty range.
@@ -24,7 +24,7 @@ PULSED_LOADS_OHM = (1000.0, 5000.0)
 @dataclass(frozen=True)
 class GridPoint:
     polarity: str
-    waveform: str  # "DC" or "PULSED"
+    waveform: str  # Waveform.DC or Waveform.PULSED
     load_ohm: float
     setpoint_ma: float
     freq_hz: float | None = None
@@ -38,7 +38,7 @@ class GridPoint:
 
     @property
     def name(self) -> str:
-        shape = "DC" if self.waveform == "DC" else f"P{self.freq_hz:g}Hz{self.duty_pct:g}%"
+        shape = Waveform.DC.value if self.waveform == Waveform.DC else f"P{self.freq_hz:g}Hz{self.duty_pct:g}%"
         return f"{self.polarity}-{shape}-{self.load_ohm:g}ohm-{self.setpoint_ma:g}mA"
 
 
@@ -126,7 +126,7 @@ def accuracy_grid(
                     continue
                 if uncalibrated and not compliance_free_uncalibrated(sp, load, spec):
                     continue
-                points.append(GridPoint(polarity, "DC", load, sp))
+                points.append(GridPoint(polarity, Waveform.DC, load, sp))
         if not include_pulsed:
             continue
         pulsed = spec.pulsed_accuracy
@@ -141,5 +141,5 @@ def accuracy_grid(
                         continue
                     if uncalibrated and not compliance_free_uncalibrated(sp, load, spec):
                         continue
-                    points.append(GridPoint(polarity, "PULSED", load, sp, freq, duty))
+                    points.append(GridPoint(polarity, Waveform.PULSED, load, sp, freq, duty))
     return points

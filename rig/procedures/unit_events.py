@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from rig.dut.client import Ix30Client
+from rig.dut.protocol import FaultCode
 
 OUTPUT_CUT_EVENTS = ("!FAULT", "!WDOG", "!BOOT")
-OVERCURRENT_FAULT_CODE = 1  # dut-protocol.md section 5
 
 
 class UnitFault(RuntimeError):
@@ -25,7 +25,7 @@ class UnitFault(RuntimeError):
 
     @property
     def is_overcurrent(self) -> bool:
-        return self.event.startswith(f"!FAULT {OVERCURRENT_FAULT_CODE} ")
+        return self.event.startswith(f"!FAULT {FaultCode.OVERCURRENT} ")
 
 
 class UnitEventWatch:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.dut.protocol import POLARITIES
 from rig.procedures.calibrate import bound_violations
 from rig.records.digest import canonical_sha256
 from rig.records.signing import UNSIGNED_NOTE, Signer, SigningKeyError, Verifier, load_verifier
@@ -69,7 +70,7 @@ def coefficients_from_dict(data: Any, where: str) -> UnitCalibration:
     if not isinstance(data, dict):
         raise CalibrationTableError(f"{where}: expected an object of coefficients")
     pols = {}
-    for pol in ("POS", "NEG"):
+    for pol in POLARITIES:
         part = data.get(pol)
         if not isinstance(part, dict):
             raise CalibrationTableError(f"{where}.{pol}: missing or not an object")
@@ -144,7 +145,7 @@ def _write_csv(path: Path, body: dict[str, Any]) -> None:
                 f" cert {inst.get('certificate')} cal due {inst.get('cal_due')}\n"
             )
         coeffs = body["coefficients"]
-        for pol in ("POS", "NEG"):
+        for pol in POLARITIES:
             line = " ".join(f"{f}={coeffs[pol][f]:.8g}" for f in POLARITY_FIELDS)
             handle.write(f"# coefficients {pol}: {line}\n")
         handle.write(f"# coefficients V: v_gain={coeffs['v_gain']:.8g} v_offset={coeffs['v_offset']:.8g}\n")

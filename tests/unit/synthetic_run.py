@@ -3,6 +3,7 @@ compare tests (no bench needed)."""
 
 from __future__ import annotations
 
+from rig.dut.protocol import POLARITIES
 from rig.metrology.decision import DecisionRule, decide
 from rig.records.signing import Signer
 from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
@@ -12,7 +13,7 @@ SPEC = load_spec()
 RULE = DecisionRule.GUARD_BAND
 LOADS_OHM = (1000.0, 5000.0)
 SETPOINTS_MA = (1.0, 10.0, 20.0)
-POLARITIES = ("POS", "NEG")
+
 U_MA = 0.01
 U_V = 0.02
 AS_FOUND_GAIN = 0.03  # 3 % high before calibration: fails the 1 % row

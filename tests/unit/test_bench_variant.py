@@ -14,7 +14,8 @@ from rig.bench.firmware_output import OutputRamp
 from rig.bench.load import GAIN_ERROR_MAX, OFFSET_ERROR_MAX_OHM
 from rig.bench.pty_port import BAUD, BITS_PER_BYTE
 from rig.bench.unit_errors import OUTPUT_NOISE_MA_RMS
-from rig.bench.variant import REPLY_DEADLINE_S, TINT_BASE_S, BenchVariant
+from rig.bench.variant import TINT_BASE_S, BenchVariant
+from rig.dut.protocol import REPLY_WITHIN_S
 from rig.spec import load_spec
 
 SPEC = load_spec()
@@ -33,7 +34,7 @@ def test_every_seed_draws_inside_the_documents(seed):
     # The longest latency plus the longest reply's line time ends inside the protocol's 100 ms.
     for frame_bytes in (8, 40, LONGEST_REPLY_BYTES):
         worst_s = min(v.reply_latency_base_s + v.reply_latency_jitter_s, v.latency_cap_s(frame_bytes, BYTE_S))
-        assert worst_s + frame_bytes * BYTE_S < REPLY_DEADLINE_S
+        assert worst_s + frame_bytes * BYTE_S < REPLY_WITHIN_S
     assert 0.0 <= v.event_first_probability <= 1.0
     assert v.servo_snap_headroom_ma <= SPEC.compliance_recovery.overshoot_max_ma / 2
     assert v.servo_ma_per_s * v.control_period_s <= 0.1  # servo dither per period, mA

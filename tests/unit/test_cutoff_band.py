@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rig.dut.errors import DutCommandError
+from rig.dut.protocol import ErrorCode
 from rig.instruments.analyzer import Trace
 from rig.metrology.decision import DecisionRule
 from rig.procedures.cutoffs import contact, overcurrent
@@ -28,7 +29,6 @@ SETPOINT_MA = 10.0
 RUNAWAY_MA_PER_S = 200.0  # TEST:INJECT RUNAWAY (dut-protocol.md section 4)
 RUNAWAY_FROM_S = 0.010
 FAST_OFF_S = 0.010  # from the trip to below the off level: a prompt switch-off
-ERR_FAULT = 6
 
 
 def runaway_trace(level_ma: float, *, dwell_s: float = 0.005, off_after_trip_s: float = FAST_OFF_S,
@@ -75,7 +75,7 @@ class FakeDut:
 
     def clear(self) -> None:
         if self.injection != "NONE":
-            raise DutCommandError("fake", "CLEAR", ERR_FAULT, "FAULT")
+            raise DutCommandError("fake", "CLEAR", ErrorCode.FAULT, "FAULT")
         self.state_now = "TEST"
 
 

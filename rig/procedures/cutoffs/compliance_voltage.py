@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
+from rig.dut.protocol import TEST_RAMP_MAX_MA_PER_S
 from rig.procedures.cutoffs.budgets import reading_peak_budget
 from rig.procedures.cutoffs.context import (
-    TEST_RAMP_MAX_MA_PER_S,
     CutoffContext,
     CutoffResult,
     end_session,

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from rig.dut.errors import DutTimeout
+from rig.dut.protocol import IDLE_STATES, FaultCode, State
 from rig.procedures.cutoffs.budgets import edge_components, interval_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
@@ -51,7 +52,6 @@ FAULT_EVENT_WAIT_S = 1.0
 # After the trigger (the fault reported): the output seen staying off.
 POST_TRIGGER_S = 0.010
 SLOPE_HALF_WIDTH_S = 0.002
-LOSS_OF_CONTACT_CODE = 2  # dut-protocol.md section 5
 
 
 def measure(ctx: CutoffContext) -> CutoffResult:
@@ -79,10 +79,10 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         load.set_resistance_ohm(LOAD_OHM)
         time.sleep(ctx.slot.settle_after_load_s)
         off_on_return_ma = abs(analyzer.measure_current_a()) * MA_PER_A
-        cleared = dut.state().state != "FAULT" or _clear(ctx)
+        cleared = dut.state().state != State.FAULT or _clear(ctx)
         time.sleep(ctx.slot.settle_after_load_s)
         off_after_clear_ma = abs(analyzer.measure_current_a()) * MA_PER_A
-        state_after_clear = wait_for_state(ctx, ("IDLE", "TEST"), 0.0)
+        state_after_clear = wait_for_state(ctx, IDLE_STATES, 0.0)
     finally:
         end_session(ctx)
     t, v = trace.time_s, np.abs(trace.voltage_v)
@@ -99,13 +99,13 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         "loss_of_contact", "loss-of-contact-off-time", params, off_s, "s", nominal=None, lower=None, upper=limit_s,
         budget=interval_budget("contact loss to output off", loss_edge, off_edge), trace=trace_summary(trace)))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-latched", params,
-                                   code == LOSS_OF_CONTACT_CODE, f"FAULT? {code} {fault_name}"))
+                                   code == FaultCode.LOSS_OF_CONTACT, f"FAULT? {code} {fault_name}"))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-off-when-contact-returns", params,
                                    off_on_return_ma < off_level_ma,
                                    f"{off_on_return_ma:.4f} mA with the load back (off below {off_level_ma:g} mA)"))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-no-restart-on-clear", params,
                                    cleared and off_after_clear_ma < off_level_ma
-                                   and state_after_clear in ("IDLE", "TEST"),
+                                   and state_after_clear in IDLE_STATES,
                                    f"after CLEAR: {off_after_clear_ma:.4f} mA, state {state_after_clear}"))
     result.plots.append(TracePlot(
         f"Loss of contact at {SETPOINT_MA:g} mA, {LOAD_OHM:g} ohm opened: output off after {off_s * 1e3:.0f} ms "

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rig.dut.errors import DutCommandError
+from rig.dut.protocol import TEST_RAMP_MAX_MA_PER_S, ErrorCode, Injection, Polarity, State
 from rig.instruments.analyzer import PowerAnalyzer, Trace
 from rig.metrology.decision import DecisionRule
 from rig.metrology.uncertainty import Budget, MeterAccuracy
@@ -20,15 +21,12 @@ from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 from rig.units import MA_PER_A
 
-TEST_RAMP_MAX_MA_PER_S = 1000.0  # TEST:RAMP maximum (dut-protocol.md section 4)
 POLL_S = 0.005
 # Beyond the ramp time, how long a state change may take to show (command latency, ticks, settling).
 STATE_MARGIN_S = 1.0
 # The results store keeps a reduced trace per point; the PNG in the report has every sample.
 SUMMARY_POINTS = 400
 PHASE = "cutoff"
-ERR_FAULT = 6  # dut-protocol.md section 5: CLEAR while the cause persists
-IDLE_STATES = ("IDLE", "TEST")
 
 
 def requirements(spec: ProductSpec) -> dict[str, Requirement]:
@@ -140,7 +138,7 @@ def start_session(ctx: CutoffContext, *, setpoint_ma: float, load_ohm: float,
     dut, spec = ctx.slot.dut, ctx.spec
     ctx.slot.ammeter.set_current_range_a(spec.setpoint.max_ma / MA_PER_A)
     ctx.slot.load.set_resistance_ohm(load_ohm)
-    dut.set_polarity("POS")
+    dut.set_polarity(Polarity.POS)
     dut.set_mode_dc()
     dut.set_timer_s(timer_s if timer_s is not None else spec.timer.max_s)
     if rate_ma_per_s is None:
@@ -155,7 +153,7 @@ def start_session(ctx: CutoffContext, *, setpoint_ma: float, load_ohm: float,
     dut.start()
     if wait_on:
         ramp_s = setpoint_ma / (rate_ma_per_s or TEST_RAMP_MAX_MA_PER_S)
-        wait_for_state(ctx, ("ON",), ramp_s + STATE_MARGIN_S)
+        wait_for_state(ctx, (State.ON,), ramp_s + STATE_MARGIN_S)
         time.sleep(ctx.slot.settle_after_setpoint_s)
 
 
@@ -172,7 +170,7 @@ def clear_refused(ctx: CutoffContext) -> bool:
     try:
         ctx.slot.dut.clear()
     except DutCommandError as exc:
-        return exc.code == ERR_FAULT
+        return exc.code == ErrorCode.FAULT
     return False
 
 
@@ -180,9 +178,9 @@ def end_session(ctx: CutoffContext) -> None:
     """Back to a safe, fault-free unit: no injection, any latched fault cleared, output off, load safe."""
     dut = ctx.slot.dut
     state = dut.state()
-    if state.state == "FAULT":
+    if state.state == State.FAULT:
         try:
-            dut.test_inject("NONE")
+            dut.test_inject(Injection.NONE)
         except DutCommandError:
             pass  # not in test mode: nothing was injected
         dut.clear()

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from rig.dut.errors import DutTimeout
+from rig.dut.protocol import FaultCode, Injection, State
 from rig.procedures.cutoffs.budgets import edge_components, interval_budget, level_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
@@ -74,7 +75,6 @@ FAULT_EVENT_WAIT_S = 1.0
 # After the trigger (the fault reported): the output seen staying off.
 POST_TRIGGER_S = 0.010
 SLOPE_HALF_WIDTH_S = 0.0005
-OVERCURRENT_CODE = 1  # dut-protocol.md section 5
 
 
 def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
@@ -92,7 +92,7 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
     try:
         start_session(ctx, setpoint_ma=setpoint_ma, load_ohm=LOAD_OHM)
         capture.arm()
-        dut.test_inject("RUNAWAY")
+        dut.test_inject(Injection.RUNAWAY)
         try:
             event = dut.wait_for_event("!FAULT", window_s + FAULT_EVENT_WAIT_S).body
         except DutTimeout:
@@ -107,7 +107,8 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
     result = CutoffResult()
     points, figures = judge_trace(ctx, name, params, setpoint_ma, t, i_ma, trace_summary(trace))
     result.points += points
-    latched = code == OVERCURRENT_CODE and state == "FAULT" and event.startswith(f"!FAULT {OVERCURRENT_CODE}")
+    latched = (code == FaultCode.OVERCURRENT and state == State.FAULT
+               and event.startswith(f"!FAULT {FaultCode.OVERCURRENT}"))
     result.points.append(ctx.check("overcurrent", f"{name}-latched", params, latched,
                                    f"fault latched and reported: FAULT? {code} {fault_name}, state {state}, "
                                    f"event {event or 'none'}"))

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
+from rig.dut.protocol import IDLE_STATES, State
 from rig.procedures.cutoffs.budgets import rate_budget
 from rig.procedures.cutoffs.context import (
-    IDLE_STATES,
     MA_PER_A,
     STATE_MARGIN_S,
     CutoffContext,
@@ -100,7 +100,7 @@ def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
                       before_start=capture.arm)
         # Asked only from the earliest end of each ramp the spec allows on.
         time.sleep(fastest_ramp_s)
-        wait_for_state(ctx, ("ON",), slowest_ramp_s + STATE_MARGIN_S)
+        wait_for_state(ctx, (State.ON,), slowest_ramp_s + STATE_MARGIN_S)
         time.sleep(PLATEAU_HOLD_S)
         dut.stop()
         time.sleep(fastest_ramp_s)

@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from rig.dut.errors import DutCommandError
+from rig.dut.protocol import IDLE_STATES, STARTED_STATES, Injection, State
 from rig.metrology.uncertainty import reading_budget
 from rig.procedures.cutoffs.context import (
-    IDLE_STATES,
     MA_PER_A,
     STATE_MARGIN_S,
     CutoffContext,
@@ -29,7 +29,6 @@ from rig.units import UA_PER_MA
 
 CONDITIONS = ("idle", "after_session", "fault")
 SESSION_SETPOINT_MA = 1.0
-SESSION_STATES = ("RAMP_UP", "ON")
 
 
 class UnitNotIdle(RuntimeError):
@@ -49,20 +48,20 @@ def _bring_to_idle(ctx: CutoffContext) -> str:
     """IDLE, as the unit reports it, or UnitNotIdle naming the state it stayed in."""
     dut = ctx.slot.dut
     state = dut.state().state
-    if state == "IDLE":
+    if state == State.IDLE:
         return state
-    if state in SESSION_STATES:
+    if state in STARTED_STATES:
         dut.stop()
-    elif state == "TEST":
+    elif state == State.TEST:
         dut.test_dac(0)
         dut.test_off()
-    elif state == "FAULT":
+    elif state == State.FAULT:
         try:
             dut.clear()
         except DutCommandError:
             pass  # refused: the cause persists; named below
-    state = wait_for_state(ctx, ("IDLE",), _ramp_down_s(ctx))
-    if state != "IDLE":
+    state = wait_for_state(ctx, (State.IDLE,), _ramp_down_s(ctx))
+    if state != State.IDLE:
         raise UnitNotIdle(f"residual current (idle): the unit reports {state}, not IDLE with its output off, "
                           "after STOP and its ramp-down time; not measured (a leftover session is not leakage)")
     return state
@@ -76,8 +75,8 @@ def _bring_to(ctx: CutoffContext, condition: str, load_ohm: float) -> str:
         return state
     start_session(ctx, setpoint_ma=SESSION_SETPOINT_MA, load_ohm=load_ohm)
     if condition == "fault":
-        ctx.slot.dut.test_inject("RUNAWAY")
-        return wait_for_state(ctx, ("FAULT",), STATE_MARGIN_S)
+        ctx.slot.dut.test_inject(Injection.RUNAWAY)
+        return wait_for_state(ctx, (State.FAULT,), STATE_MARGIN_S)
     ctx.slot.dut.stop()
     return wait_for_state(ctx, IDLE_STATES, STATE_MARGIN_S)
 

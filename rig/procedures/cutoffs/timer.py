@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 
+from rig.dut.protocol import IDLE_STATES
 from rig.metrology.uncertainty import Budget, rectangular
 from rig.procedures.cutoffs.budgets import HALF, extrapolated_start_component
 from rig.procedures.cutoffs.context import (
-    IDLE_STATES,
     MA_PER_A,
     CutoffContext,
     CutoffResult,
