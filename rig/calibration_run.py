@@ -17,7 +17,7 @@ from typing import Protocol
 
 from rig import run_findings
 from rig.keys import KeySource
-from rig.metrology.decision import DecisionRule, Verdict, worst_verdict
+from rig.metrology.decision import DecisionRule, RunVerdict, Verdict, worst_verdict
 from rig.procedures.accuracy import AccuracySweep
 from rig.procedures.calibrate import (
     CalibrationFit,
@@ -93,7 +93,7 @@ class RunAborted(KeyboardInterrupt):
 
 @dataclass
 class CalibrationOutcome:
-    verdict: str  # "PASS", "FAIL" or "ERROR"
+    verdict: RunVerdict
     reason: str
     unit_serial: str | None = None
     run_id: int | None = None
@@ -313,8 +313,8 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     if problems:
         _store_calibration(run, before, fit, written=False, readback_ok=None, notes="; ".join(problems))
         reason = _with_findings(str(CalibrationRefused(problems)), run)
-        _record_calibration_verdict(run, "FAIL", str(CalibrationRefused(problems)))
-        return CalibrationOutcome("FAIL", reason, run.serial, run.run_id, points=run.points)
+        _record_calibration_verdict(run, Verdict.FAIL, str(CalibrationRefused(problems)))
+        return CalibrationOutcome(RunVerdict.FAIL, reason, run.serial, run.run_id, points=run.points)
     run.check_abort()  # no calibration write begins after a stop
     job.progress.phase("write", 1)
     try:
@@ -323,11 +323,11 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
                                     operator=job.operator, run_id=run.run_id)
     except ReadbackMismatch as exc:  # also CalibrationNotPersisted: not kept over RESET
         _store_calibration(run, before, fit, written=True, readback_ok=False, notes=str(exc))
-        _record_calibration_verdict(run, "FAIL", str(exc))
-        return CalibrationOutcome("FAIL", str(exc), run.serial, run.run_id, points=run.points)
+        _record_calibration_verdict(run, Verdict.FAIL, str(exc))
+        return CalibrationOutcome(RunVerdict.FAIL, str(exc), run.serial, run.run_id, points=run.points)
     job.progress.advance()
     _store_calibration(run, before, fit, written=True, readback_ok=True, notes=PERSISTED_NOTE)
-    _record_calibration_verdict(run, "PASS", PERSISTED_NOTE)
+    _record_calibration_verdict(run, Verdict.PASS, PERSISTED_NOTE)
     # The unit was RESET after the save: the as-left sweep verifies it as it will leave the line.
     run.sweep("as_left")
     verdicts = requirement_verdicts(run.points, "as_left")
@@ -336,7 +336,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
                                           worst.decision.margin)
     run.check_abort()
     failing = sorted(k for k, (_, v) in verdicts.items() if v is not Verdict.PASS)
-    verdict = "FAIL" if failing else "PASS"
+    verdict = RunVerdict.FAIL if failing else RunVerdict.PASS
     reason = ("as-left not inside the spec (with guard band) for: " + ", ".join(failing)) if failing else (
         "all as-left points inside the spec")
     reason = _with_findings(reason, run)
@@ -349,7 +349,7 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     return CalibrationOutcome(verdict, reason, run.serial, run.run_id, table, points=run.points)
 
 
-def _record_calibration_verdict(run: _Run, verdict: str, notes: str) -> None:
+def _record_calibration_verdict(run: _Run, verdict: Verdict, notes: str) -> None:
     """The calibration row of the run: the coefficients written, saved and kept over a RESET."""
     run.job.store.set_requirement_verdict(run.run_id, CALIBRATION_REQUIREMENT, CALIBRATION_CLAUSE, verdict,
                                           None, notes=notes)

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from rig.calibration_run import CalibrationJob, CalibrationOutcome, Progress, RunAborted, run_calibration
+from rig.metrology.decision import RunVerdict
 from rig.records.store import ResultsStore
 from rig.worker_stop import WorkerStop, parent_alive, tie_to_parent
 
@@ -45,10 +46,10 @@ def _guarded(runner: SlotRunner, job: CalibrationJob) -> CalibrationOutcome:
     try:
         return runner(job)
     except KeyboardInterrupt as exc:
-        return CalibrationOutcome("ERROR", f"stopped: {exc or 'interrupted'}", safe=getattr(exc, "safe", None))
+        return CalibrationOutcome(RunVerdict.ERROR, f"stopped: {exc or 'interrupted'}", safe=getattr(exc, "safe", None))
     except Exception as exc:
         log.debug("slot %d stopped", job.slot, exc_info=True)
-        return CalibrationOutcome("ERROR", describe_error(exc), safe=getattr(exc, "safe", None))
+        return CalibrationOutcome(RunVerdict.ERROR, describe_error(exc), safe=getattr(exc, "safe", None))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -133,8 +134,8 @@ def _run_in_processes(jobs: Mapping[int, CalibrationJob], runner: SlotRunner) ->
     for number, worker in workers.items():
         worker.join()
         if number not in outcomes:
-            outcomes[number] = CalibrationOutcome(
-                "ERROR", f"slot {number}: its worker process ended without an outcome (exit code {worker.exitcode})")
+            outcomes[number] = CalibrationOutcome(RunVerdict.ERROR, f"slot {number}: its worker process ended"
+                                                  f" without an outcome (exit code {worker.exitcode})")
     if interrupted is not None:
         interrupted.outcomes = {number: outcomes[number] for number in jobs}  # type: ignore[attr-defined]
         raise interrupted

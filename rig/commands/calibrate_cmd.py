@@ -20,7 +20,7 @@ from rig.commands.run_support import (
 )
 from rig.exit_codes import ExitCode
 from rig.line_run import describe_error, run_slots
-from rig.metrology.decision import DecisionRule
+from rig.metrology.decision import DecisionRule, RunVerdict
 from rig.records.signing import Signer
 from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore
@@ -120,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     if not all_off:
         console.print(f"[bold red]safe state NOT confirmed: {escape(safe_text)}[/]")
     verdicts = {o.verdict for o in outcomes.values()}
-    if "ERROR" in verdicts or not all_off:
+    if RunVerdict.ERROR in verdicts or not all_off:
         return ExitCode.ERROR
-    return ExitCode.FAIL if "FAIL" in verdicts else ExitCode.PASS
+    return ExitCode.FAIL if RunVerdict.FAIL in verdicts else ExitCode.PASS
 
 
 def _safe_states_of(exc: BaseException) -> dict[int, SafeState | None]:

@@ -35,6 +35,14 @@ class Verdict(StrEnum):
     NOT_APPLICABLE = "N/A"
 
 
+class RunVerdict(StrEnum):
+    """How a run ended: PASS or FAIL from its requirements' verdicts, or ERROR when something stopped it."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+
 class DecisionRule(StrEnum):
     SIMPLE = "simple acceptance"
     GUARD_BAND = "guard band w = U"
