@@ -17,7 +17,6 @@ from rig import __version__
 COMMAND_MODULES = (
     "rig.commands.bench_cmd",
     "rig.commands.calibrate_cmd",
-    "rig.commands.write_table_cmd",
     "rig.commands.report_cmd",
     "rig.commands.verify_cmd",
     "rig.commands.compare_cmd",
@@ -31,13 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # a subcommand not written yet
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
