@@ -37,7 +37,6 @@ from rig.bench.variant import BenchVariant, within
 
 MODEL = "N6705C"
 FIRMWARE = "D.04.07.2164"
-CHANNELS = (1, 2)
 LOW_RANGE_A = 0.001
 HIGH_RANGE_A = 0.1
 VOLTAGE_RANGE_V = 100.0

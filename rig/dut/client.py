@@ -228,10 +228,6 @@ class Ix30Client(UnitCommands, CalibrationCommands):
                                "the unit rebooted during the run (output off, watchdog and any calibration"
                                " not saved lost); run stopped")
 
-    def acknowledge_reboot(self) -> None:
-        """After a UnitRebooted has been dealt with: let requests through again."""
-        self._boots_accounted = self.link.boots
-
     @property
     def rebooted(self) -> bool:
         """A reboot the rig did not ask for happened and is not acknowledged."""

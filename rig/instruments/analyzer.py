@@ -110,10 +110,6 @@ class PowerAnalyzer(ScpiInstrument):
         self.write(f"SENSe:CURRent:RANGe:AUTO OFF,{_channels(self.current_channel)}")
         self.write(f"SENSe:CURRent:RANGe {upper_a:.6g},{_channels(self.current_channel)}")
 
-    def set_current_autorange(self, on: bool) -> None:
-        state = "ON" if on else "OFF"
-        self.write(f"SENSe:CURRent:RANGe:AUTO {state},{_channels(self.current_channel)}")
-
     def set_integration(self, interval_s: float, points: int) -> None:
         """Sample interval and count of single readings (their mean is the reading)."""
         self._integration = (interval_s, points)

@@ -95,12 +95,11 @@ class AccuracySweep:
         rule: DecisionRule,
         phase: str,
         sink: PointSink,
-        on_point: Callable[[MeasuredPoint], None] = lambda p: None,
         before_reading: Callable[[], None] = lambda: None,
         on_trip: Callable[[GridPoint, UnitFault], None] | None = None,
     ) -> None:
         self.slot, self.spec, self.rule, self.phase = slot, spec, rule, phase
-        self.sink, self.on_point = sink, on_point
+        self.sink = sink
         # Runs right before each reading: a sink that commits in the background waits here, so each
         # point is stored before the next is taken while the commit overlaps the settling.
         self.before_reading = before_reading
@@ -114,10 +113,6 @@ class AccuracySweep:
         load_id = slot.station.slot(slot.number).load.instrument
         self.load_figures = slot.station.figures(load_id)
         self.requirements = requirements(spec)
-        self.settle_used_s: dict[str, float] = {
-            "after_load_s": slot.settle_after_load_s,
-            "after_setpoint_s": slot.settle_after_setpoint_s,
-        }
         self._setpoint_ma = 0.0
         self._rate_ma_per_s: float | None = None
         tau_s = slot.station.dut_figures().settle_s / SETTLE_TIME_CONSTANTS
@@ -232,7 +227,6 @@ class AccuracySweep:
             made += self._reading_points(point, reading, dut_reading)
         for p in made:
             self.sink(p)
-            self.on_point(p)
         return made
 
     def _parameters(self, point: GridPoint) -> dict:
