@@ -21,6 +21,7 @@ import pytest
 import rig
 from rig.dut.client import Ix30Client
 from rig.dut.errors import DutCommandError
+from rig.dut.protocol import ErrorCode
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.errors import ScpiError
 from rig.instruments.load import ResistanceLoad
@@ -35,7 +36,6 @@ FAST_RAMP_MA_PER_S = 1000.0
 SETPOINT_MA = 10.0
 LOAD_OHM = 1000.0
 AMMETER_RANGE_A = 0.1
-ERR_SYNTAX, ERR_RANGE = 1, 3
 SCPI_UNDEFINED_HEADER, SCPI_OUT_OF_RANGE = -113, -222
 SHORT_VISA_TIMEOUT_MS = 500
 
@@ -186,11 +186,11 @@ def test_unknown_scpi_query_named(analyzer: PowerAnalyzer) -> None:
 def test_dut_err_replies(dut: Ix30Client) -> None:
     with pytest.raises(DutCommandError) as caught:
         dut.request("BOGUS")
-    assert (caught.value.code, caught.value.command) == (ERR_SYNTAX, "BOGUS")
+    assert (caught.value.code, caught.value.command) == (ErrorCode.SYNTAX, "BOGUS")
     too_high_ma = load_spec().setpoint.max_ma + 10 * load_spec().setpoint.resolution_ma
     with pytest.raises(DutCommandError) as caught:
         dut.set_current_ma(too_high_ma)
-    assert caught.value.code == ERR_RANGE
+    assert caught.value.code == ErrorCode.RANGE
 
 
 def test_events_during_a_session(load: ResistanceLoad, dut: Ix30Client) -> None:
