@@ -10,6 +10,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
@@ -102,8 +103,10 @@ def build_app(controller: StationController, auth: StationAuth) -> ASGIApp:
         return FileResponse(_static_dir() / "login.html")
 
     async def login(request: Request) -> Response:
-        form = await request.form()
-        if not auth.password_ok(str(form.get("password", ""))):
+        # The one form of the page (urlencoded): parsed here, no multipart parser needed.
+        raw = (await request.body())[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
+        given = (parse_qs(raw).get("password") or [""])[0]
+        if not auth.password_ok(given):
             return HTMLResponse("<p>Wrong station password. <a href='/login'>Again</a></p>", status_code=401)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, auth.session_token(), httponly=True, samesite="strict")

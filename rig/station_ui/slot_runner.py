@@ -79,6 +79,8 @@ class _Worker:
     process: Any
     messages: Any
     abort: Any
+    serial: str
+    started_utc: dt.datetime
     stop_requested_at: float | None = None
 
 
@@ -107,8 +109,9 @@ class SlotRunner:
                               reason="", safe="", run_id=None, report_url=None, message="",
                               trace_t_s=[], trace_ma=[], trace_label="", operator=request.operator,
                               serial=request.serial)
+            started_utc = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             process.start()
-            worker = _Worker(process, messages, abort)
+            worker = _Worker(process, messages, abort, request.serial, started_utc)
             self._workers[request.slot] = worker
         threading.Thread(target=self._follow, args=(request.slot, worker), name=f"follow-slot-{request.slot}",
                          daemon=True).start()
@@ -168,7 +171,7 @@ class SlotRunner:
             outcome = CalibrationOutcome(
                 "ERROR", f"slot {slot}: its worker process ended without an outcome "
                          f"(exit code {worker.process.exitcode})")
-        end = self._run_end(slot, outcome, stopped=worker.stop_requested_at is not None)
+        end = self._run_end(slot, outcome, worker)
         with self._lock:
             self._workers.pop(slot, None)
         self.on_end(end)
@@ -201,17 +204,26 @@ class SlotRunner:
             return rest[0]
         return None
 
-    def _run_end(self, slot: int, outcome: CalibrationOutcome, *, stopped: bool) -> RunEnd:
+    def _run_end(self, slot: int, outcome: CalibrationOutcome, worker: _Worker) -> RunEnd:
         verdict = outcome.verdict
-        if stopped and verdict == "ERROR":
+        if worker.stop_requested_at is not None and verdict == "ERROR":
             verdict = "ABORTED"
+        run_id = outcome.run_id if outcome.run_id is not None else self._run_opened(slot, worker)
         failing = ""
         if outcome.run_id is not None and verdict == "FAIL":
             failing = ", ".join(sorted(
                 row["requirement"] for row in self.ctx.store.requirement_verdicts(outcome.run_id)
                 if row["verdict"] not in ("PASS", "N/A")))
         safe = outcome.safe.describe() if outcome.safe is not None else "output state not read back"
-        return RunEnd(slot, verdict, outcome.reason, failing, outcome.run_id, outcome.report, safe)
+        return RunEnd(slot, verdict, outcome.reason, failing, run_id, outcome.report, safe)
+
+    def _run_opened(self, slot: int, worker: _Worker) -> int | None:
+        """The run a stopped or failed worker opened in the store, if it got that far (an outcome
+        carried by an exception has no run id)."""
+        for run in self.ctx.store.runs(station=self.ctx.station.name, unit_serial=worker.serial, limit=5):
+            if run["slot"] == slot and run["started_at"] >= worker.started_utc:
+                return run["id"]
+        return None
 
 
 def _report_builder(signer: Signer | None) -> Callable[[ResultsStore, int, Path], Path | None]:
