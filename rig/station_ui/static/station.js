@@ -91,7 +91,7 @@ function render(slot) {
   node.dataset.verdict = view.verdict || "";
   $(".status", node).textContent = view.status;
   $(".scanned", node).textContent = view.scanned ? `scanned ${view.scanned}` :
-    (view.hint_serial && !view.busy ? `bench unit: ${view.hint_serial}` : (view.serial ? `unit ${view.serial}` : ""));
+    (view.serial ? `unit ${view.serial}` : (view.hint_serial ? `bench unit: ${view.hint_serial}` : ""));
   const due = $(".due", node);
   due.textContent = view.due.map((d) => `${d.overdue ? "PAST DUE" : "due soon"}: ${d.instrument} ${d.cal_due}`).join("; ");
   due.className = `due${view.locked ? " locked" : ""}`;
@@ -102,7 +102,7 @@ function render(slot) {
   const current = view.plan.indexOf(view.phase);
   node.querySelectorAll(".phases li").forEach((li) => {
     const at = view.plan.indexOf(li.dataset.phase);
-    li.className = at < 0 ? "skipped" : at < current || (view.verdict === "PASS" && at <= current) ? "done" : at === current ? "current" : "";
+    li.className = at < 0 ? (view.plan.length ? "skipped" : "") : at < current || (view.verdict === "PASS" && at <= current) ? "done" : at === current ? "current" : "";
   });
   $(".points", node).textContent = view.total ? `${view.phase}: ${view.done} / ${view.total} points` : (view.phase || "");
   $(".elapsed", node).textContent = elapsed(view);

@@ -1,12 +1,17 @@
 // A tiny plot of the live cut-off current (mA against s) on a <canvas>: no library, no network.
 "use strict";
 function drawTrace(canvas, tS, currentMa, label) {
+  if (canvas.clientWidth && canvas.width !== canvas.clientWidth) canvas.width = canvas.clientWidth;
   const ctx = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height, pad = 14;
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = "#fafbfc";
   ctx.fillRect(0, 0, w, h);
-  if (!tS || tS.length < 2) return false;
+  if (!tS || tS.length < 2) {
+    ctx.fillStyle = "#8c959f"; ctx.font = "11px sans-serif";
+    ctx.fillText("cut-off current trace: none yet", pad, 11);
+    return false;
+  }
   const t0 = Math.min(...tS), t1 = Math.max(...tS);
   const lo = Math.min(0, ...currentMa), hi = Math.max(...currentMa, 0.001);
   const x = (t) => pad + (w - 2 * pad) * (t - t0) / ((t1 - t0) || 1);
