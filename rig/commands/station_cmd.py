@@ -18,7 +18,7 @@ from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore
 from rig.spec import load_spec
 from rig.station_ui.auth import StationAuth, is_loopback
-from rig.station_ui.server import build_controller, serve
+from rig.station_ui.server import build_controller, listening_socket, serve
 
 log = logging.getLogger(__name__)
 PASSWORD_ENV = "RIG_STATION_PASSWORD"
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         auth = StationAuth(station_password(args))
         spec = load_spec(args.spec)
-        with station_context(args) as ctx, ResultsStore(args.db) as store:
+        sock = listening_socket(args.host, args.port)
+        with sock, station_context(args) as ctx, ResultsStore(args.db) as store:
             for run_id in reconcile_stale_runs(store):
                 console.print(f"[yellow]run {run_id} was left running by a process that is gone: marked"
                               " interrupted[/]")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 rule=DecisionRule[args.rule.upper()], signer=ctx.signer, auto_confirm=args.auto_confirm)
             console.print(f"station {escape(ctx.station.name)}: {len(ctx.station.slots)} slot(s) on "
                           f"http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-            serve(controller, auth, args.host, args.port)
+            serve(controller, auth, sock)
     except KeyboardInterrupt:
         return EXIT_PASS
     except Exception as exc:  # one line for the operator, never a traceback

@@ -122,7 +122,14 @@ class StationController:
                 self._pending[slot] = _Pending(before, serial=request.serial, request=request)
                 self._next_prompt(slot)
             else:
-                self.runner.start(request)
+                self._start_run(request)
+
+    def _start_run(self, request: StartRequest) -> None:
+        try:
+            self.runner.start(request)
+        except (OSError, RuntimeError) as exc:  # e.g. no process could be forked: nothing was started
+            self.state.update(request.slot, "not_started", status="idle", message=f"run not started: {exc}")
+            raise StationRefusal(f"slot {request.slot}: run not started: {exc}") from None
 
     def stop(self, slot: int) -> None:
         with self._lock:
@@ -164,7 +171,7 @@ class StationController:
             self.state.update(slot, "prompt_done", prompt=None)
             request = StartRequest(pending.request.slot, pending.request.serial, pending.request.operator,
                                    pending.request.override_reason, tuple(pending.answers))
-            self.runner.start(request)
+            self._start_run(request)
 
     # -- internals --------------------------------------------------------------------------
 

@@ -78,11 +78,25 @@ class StationServer:
         self.thread.join(timeout=10)
 
 
-def serve(controller: StationController, auth: StationAuth, host: str, port: int) -> None:
-    """Serve until Ctrl-C / SIGTERM; then stop every running slot (each left safe, marked aborted)."""
-    config = uvicorn.Config(build_app(controller, auth), host=host, port=port, log_level="warning",
-                            lifespan="off", timeout_graceful_shutdown=2)
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts: a port in use is one line (OSError),
+    not a bench started for nothing and a server that exits on its own."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        uvicorn.Server(config).run()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"--host {host} --port {port}: cannot listen there: {exc.strerror}") from None
+    return sock
+
+
+def serve(controller: StationController, auth: StationAuth, sock: socket.socket) -> None:
+    """Serve on sock until Ctrl-C / SIGTERM; then stop every running slot (each left safe, marked aborted)."""
+    config = uvicorn.Config(build_app(controller, auth), log_level="warning", lifespan="off",
+                            timeout_graceful_shutdown=2)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         controller.runner.stop_all()

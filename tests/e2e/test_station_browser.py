@@ -123,4 +123,9 @@ def test_operator_runs_a_pass_and_a_fail_in_the_browser(browser, tmp_path):
         _shot(driver, "fail")
         _panel(driver, FAULTY_SLOT).find_element(By.CSS_SELECTOR, ".confirm").click()
         _wait(driver, lambda d: _panel(d, FAULTY_SLOT).get_attribute("data-status") == "finished", what="answered")
+        driver.find_element(By.ID, "history-button").click()
+        _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")) == 2, what="history")
+        verdicts = [row.find_elements(By.TAG_NAME, "td")[6].text
+                    for row in driver.find_elements(By.CSS_SELECTOR, "#history-table tbody tr")]
+        assert verdicts == ["FAIL", "PASS"]  # newest first
     assert os.path.getsize(SCREENSHOTS / "fail.png") > 0

@@ -186,6 +186,18 @@ def test_non_loopback_host_needs_a_password(monkeypatch, capsys):
     assert not is_loopback("0.0.0.0") and not is_loopback("station3.line") and not is_loopback("10.0.0.5")
 
 
+def test_port_in_use_is_one_line_before_any_bench_starts(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["station", "--port", str(port)]) == 2
+    out = capsys.readouterr().out.strip()
+    assert f"--port {port}: cannot listen there" in out and len(out.splitlines()) == 1
+
+
 def test_password_gate_on_posts_stream_and_pages(make):
     controller = make()
     client = TestClient(build_app(controller, StationAuth("s3cret")))
