@@ -107,7 +107,7 @@ def test_operator_runs_a_pass_and_a_fail_in_the_browser(browser, tmp_path):
         _wait(driver, lambda d: " / " in _text(d, 1, ".points") and _text(d, 1, ".elapsed"), RUN_START_S, "progress")
         _shot(driver, "running")
         _wait(driver, lambda d: _text(d, 1, ".verdict"), RUN_TIMEOUT_S, "slot 1 verdict")
-        assert _text(driver, 1, ".verdict") == "PASS"
+        assert _text(driver, 1, ".verdict") == "PASS", _text(driver, 1, ".result")
         _shot(driver, "pass")
         report = _panel(driver, 1).find_element(By.CSS_SELECTOR, ".report").get_attribute("href")
         driver.get(report)
@@ -117,7 +117,7 @@ def test_operator_runs_a_pass_and_a_fail_in_the_browser(browser, tmp_path):
 
         _scan_start_confirm(driver, FAULTY_SLOT)
         _wait(driver, lambda d: _text(d, FAULTY_SLOT, ".verdict"), RUN_TIMEOUT_S, "slot 2 verdict")
-        assert _text(driver, FAULTY_SLOT, ".verdict") == "FAIL"
+        assert _text(driver, FAULTY_SLOT, ".verdict") == "FAIL", _text(driver, FAULTY_SLOT, ".result")
         assert _text(driver, FAULTY_SLOT, ".failing") == "failing requirement: calibration"
         _wait(driver, lambda d: "rework tray" in _text(d, FAULTY_SLOT, ".prompt-text"), what="after-FAIL prompt")
         _shot(driver, "fail")
