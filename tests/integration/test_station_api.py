@@ -56,9 +56,10 @@ def test_two_full_runs_at_once_stream_their_events(page):
             assert reload.events[0]["slots"][0]["status"] == "running"
         passed = wait_for(lambda: _finished(page, 1), "slot 1's verdict")
         failed = wait_for(lambda: _finished(page, FAULTY_SLOT), "slot 2's verdict")
+        assert (passed["verdict"], passed["safe"], passed["failing"]) == ("PASS", "output off", ""), passed["reason"]
+        assert (failed["verdict"], failed["failing"], failed["safe"]) == ("FAIL", "calibration", "output off"), (
+            failed["reason"])
         wait_for(lambda: stream.of_slot(FAULTY_SLOT)[-1]["event"] == "prompt", "the after-FAIL prompt", 10.0)
-    assert (passed["verdict"], passed["safe"], passed["failing"]) == ("PASS", "output off", "")
-    assert (failed["verdict"], failed["failing"], failed["safe"]) == ("FAIL", "calibration", "output off")
     one, two = stream.of_slot(1), stream.of_slot(FAULTY_SLOT)
     assert [e["phase"] for e in one if e["event"] == "phase"] == ["as-found", "characterise", "write", "as-left"]
     assert [e["phase"] for e in two if e["event"] == "phase"] == ["as-found", "characterise", "write"]
