@@ -236,3 +236,17 @@ def test_api_refusals_and_served_files(make, tmp_path):
     assert client.get("/prompt-images/..%2F..%2Fapp.py").status_code == 404
     assert client.get("/api/history").json() == {"serial": "", "runs": []}
     assert client.get("/api/state").json()["slots"][0]["slot"] == 1
+
+
+def test_run_messages_become_page_events(make):
+    """slot_runner's translation of a worker's messages (the line runner's, plus thinned trace samples)."""
+    controller = make()
+    runner, state = controller.runner, controller.state
+    assert runner._handle(1, ("phase", 1, "as-found", 3)) is None
+    runner._handle(1, ("advance", 1))
+    runner._handle(1, ("trace", 1, "overcurrent", [0.0, 0.25], [0.0, 31.5]))
+    view = state.view(1)
+    assert (view.phase, view.done, view.total, view.trace_ma, view.trace_label) == (
+        "as-found", 1, 3, [0.0, 31.5], "overcurrent")
+    assert runner._handle(1, ("outcome", 1, "the outcome")) == "the outcome"
+    assert [e["type"] for e in state.events_after(0)][-3:] == ["phase", "point", "trace"]
