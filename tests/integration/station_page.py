@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from rig.keys import KeySource
 from rig.records.store import ResultsStore
 from rig.spec import load_spec
 from rig.station_ui.auth import StationAuth
@@ -28,7 +27,7 @@ POLL_S = 0.2
 def station_page(tmp: Path, *, auto_confirm: bool = False) -> Iterator[StationServer]:
     with VirtualBenchProcess(slots=4, faults=[f"{FAULTY_SLOT}:{FAULT}"]) as bench, \
             ResultsStore(f"sqlite:///{tmp / 'results.sqlite'}") as store:
-        controller = build_controller(bench.station, KeySource(table=bench.keys._table), load_spec(), store,
+        controller = build_controller(bench.station, bench.keys, load_spec(), store,
                                       station_file=None, calibrations_dir=tmp / "cal", reports_dir=tmp / "rep",
                                       auto_confirm=auto_confirm)
         with StationServer(controller, StationAuth(None)) as server:
