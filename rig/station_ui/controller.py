@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rig.records.audit import AuditLog
@@ -46,7 +47,7 @@ class _Pending:
 
 class StationController:
     def __init__(self, ctx: RunContext, images: PromptImages, *, auto_confirm: bool = False,
-                 today: dt.date | None = None) -> None:
+                 clock: Callable[[], dt.date] = dt.date.today) -> None:
         self.ctx, self.images = ctx, images
         station = ctx.station
         self.prompts = list(station.prompts)
@@ -58,7 +59,8 @@ class StationController:
         self._pending: dict[int, _Pending] = {}
         self._prompt_ids = 0
         self._lock = threading.RLock()
-        self.refresh_due_dates(today or dt.date.today())
+        self.clock = clock  # due dates are judged again at every Start: a server runs past midnight
+        self.refresh_due_dates(clock())
 
     # -- due dates ----------------------------------------------------------------------------
 
@@ -96,7 +98,9 @@ class StationController:
 
     def start(self, slot: int, override_reason: str | None = None) -> None:
         with self._lock:
-            view = self._slot(slot)
+            self._slot(slot)
+            self.refresh_due_dates(self.clock())
+            view = self.state.view(slot)
             operator = self.state.operator
             reason = " ".join((override_reason or "").split()) or None
             problem = None

@@ -49,6 +49,7 @@ def make(store, tmp_path, monkeypatch):
                                       reports_dir=tmp_path / "rep", auto_confirm=auto_confirm)
         controller.started = []
         monkeypatch.setattr(controller.runner, "start", controller.started.append)
+        controller.clock = lambda: TODAY
         controller.refresh_due_dates(TODAY)
         return controller
     return build
@@ -91,9 +92,16 @@ def test_past_due_locks_the_slot_until_an_override_reason(make):
     assert controller.started[0].override_reason == "certificate renewal pending, QA ok"
 
 
-def test_due_soon_is_a_warning_only(make):
-    view = make(_station(cal_due=TODAY + dt.timedelta(days=10))).state.view(1)
+def test_due_soon_is_a_warning_only_until_the_date_passes(make):
+    controller = make(_station(cal_due=TODAY + dt.timedelta(days=10)))
+    view = controller.state.view(1)
     assert not view.locked and view.due and not view.due[0].overdue
+    controller.sign_in("Ann")
+    controller.scan(1, "SN000123")
+    controller.clock = lambda: TODAY + dt.timedelta(days=11)  # the server ran past the due date
+    with pytest.raises(StationRefusal, match="past its calibration due date"):
+        controller.start(1)
+    assert controller.state.view(1).locked and controller.started == []
 
 
 def test_before_run_prompt_rejected_then_confirmed_is_audited_and_goes_with_the_run(make):
