@@ -73,7 +73,9 @@ class StationController:
                 if asset.cal_due is not None and asset.cal_due <= today + dt.timedelta(days=DUE_WARNING_DAYS):
                     due.append(DueView(f"{asset.id} ({asset.model} {asset.serial})", asset.cal_due.isoformat(),
                                        asset.cal_due < today))
-            self.state.update(config.slot, "due", due=due, locked=any(d.overdue for d in due))
+            view, locked = self.state.view(config.slot), any(d.overdue for d in due)
+            if (view.due, view.locked) != (due, locked):  # an event only when something changed
+                self.state.update(config.slot, "due", due=due, locked=locked)
 
     # -- actions --------------------------------------------------------------------------
 
