@@ -85,6 +85,8 @@ class CalibrationJob:
     abort: threading.Event = field(default_factory=threading.Event)
     # The station's signing key: signs the audit entries, the run, the table and the report.
     signer: Signer | None = None
+    # The operator's answers to prompts before the run (the station page): recorded with the run.
+    operator_answers: tuple[dict, ...] = ()
 
 
 class RunAborted(KeyboardInterrupt):
@@ -127,6 +129,8 @@ class _Run:
             "overdue_instruments": slot.overdue,
             "latched_fault_at_start": _latched_fault(slot),
         }
+        if job.operator_answers:
+            self.settings["operator_prompts"] = list(job.operator_answers)
         override = None
         if job.override is not None:
             override = {"reason": job.override.reason, "operator": job.override.operator}

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "rig.commands.verify_cmd",
     "rig.commands.compare_cmd",
     "rig.commands.audit_cmd",
+    "rig.commands.station_cmd",
 )
 
 

@@ -137,6 +137,16 @@ class SlotConfig(_Strict):
         return value
 
 
+class OperatorPrompt(_Strict):
+    """A step a person must do, shown on the station page with confirm / reject (`{slot}` in the text
+    is the slot number); image: a file in the station file's folder."""
+
+    when: Literal["before_run", "after_pass", "after_fail"]
+    text: str = Field(min_length=1, max_length=500)
+    image: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100)
+    slots: tuple[int, ...] = Field(default=(), description="the slots it applies to; empty: every slot")
+
+
 class Station(_Strict):
     name: str = Field(min_length=1)
     virtual: bool = False
@@ -152,6 +162,7 @@ class Station(_Strict):
     instruments: tuple[InstrumentAsset, ...] = Field(min_length=1)
     slots: tuple[SlotConfig, ...] = Field(min_length=1)
     models: dict[str, ModelFigures] = Field(default_factory=dict)
+    prompts: tuple[OperatorPrompt, ...] = ()
 
     @field_validator("unlock_keys")
     @classmethod
