@@ -11,7 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from rig.commands.run_support import EXIT_ERROR, EXIT_PASS, station_context
+from rig.commands.run_support import station_context
+from rig.exit_codes import ExitCode
 from rig.line_run import describe_error
 from rig.metrology.decision import DecisionRule
 from rig.records.stale_runs import reconcile_stale_runs
@@ -79,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
                           f"http://{args.host}:{args.port}/ (Ctrl-C to stop)")
             serve(controller, auth, sock)
     except KeyboardInterrupt:
-        return EXIT_PASS
+        return ExitCode.OK
     except Exception as exc:  # one line for the operator, never a traceback
         log.debug("station stopped", exc_info=True)
         console.print(f"[bold yellow]ERROR[/] {escape(describe_error(exc))}")
-        return EXIT_ERROR
-    return EXIT_PASS
+        return ExitCode.ERROR
+    return ExitCode.OK
