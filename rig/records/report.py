@@ -220,11 +220,11 @@ def gather(store: ResultsStore, run_id: int, spec: ProductSpec | None = None) ->
 def build_report(store: ResultsStore, run_id: int, out_dir: Path,
                  spec: ProductSpec | None = None, signer: Signer | None = None) -> ReportPaths:
     """Write reports/run-<id>.html (self-contained) and, when it can be made, run-<id>.pdf; with
-    the station key, the HTML carries its signature."""
+    the station key, both carry its signature."""
     data = gather(store, run_id, spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"run-{run_id}.html"
     html_path.write_text(report_html.render(data, signer), encoding="utf-8")
-    pdf_path = report_pdf.write(data, out_dir / f"run-{run_id}.pdf")
+    pdf_path = report_pdf.write(data, out_dir / f"run-{run_id}.pdf", signer)
     return ReportPaths(html=html_path, pdf=pdf_path, sha256=data.sha256)
