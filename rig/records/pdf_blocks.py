@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 DUT_ROLE = "unit under test"
 SIGNATURE_LINE = "_" * 34
+INLINE_MESSAGE_CHARS = 400  # a longer one goes below the title block (a table row cannot break)
 
 
 def _ambient(header: dict) -> str:
@@ -78,6 +79,7 @@ def alarms(data: ReportData) -> list[str]:
 def title_block(data: ReportData) -> list[Flowable]:
     h, spec = data.header, data.spec
     verdict = h.get("verdict") or "none (run did not finish)"
+    message = shown(h.get("message"))
     style = ParagraphStyle("verdict-box", parent=VERDICT, backColor=verdict_colour(h.get("verdict")))
     pairs: list[tuple[str, object]] = [
         ("Product", f"{spec.product} ({spec.document})"), ("Unit serial", h.get("unit_serial")),
@@ -85,14 +87,15 @@ def title_block(data: ReportData) -> list[Flowable]:
         ("Station", h.get("station")), ("Slot", h.get("slot")),
         ("Operator", h.get("operator")), ("Plan (run kind)", h.get("kind")),
         ("Started (UTC)", h.get("started_at")), ("Finished (UTC)", shown(h.get("finished_at"), "not finished")),
-        ("Status", h.get("status")), ("Message", h.get("message")),
+        ("Status", h.get("status")), ("Message", message if len(message) <= INLINE_MESSAGE_CHARS else "see below"),
         ("Decision rule", f"{shown(h.get('decision_rule'))} (ILAC-G8; only a plain PASS passes)"),
         ("Ambient", _ambient(h)),
         ("Rig version", h.get("rig_version")), ("Report generated", data.generated_at)]
     return [para(f"{spec.product} compliance report", TITLE),
             para(f"Unit {shown(h.get('unit_serial'))} · run {data.run_id} · {shown(h.get('kind'))}", SUBTITLE),
             *(para(text, ALARM) for text in alarms(data)),
-            para(f"Overall verdict: {verdict}", style), _pairs_table(pairs)]
+            para(f"Overall verdict: {verdict}", style), _pairs_table(pairs),
+            *([para(f"Message: {message}")] if len(message) > INLINE_MESSAGE_CHARS else [])]
 
 
 def _due_status(instrument: Instrument) -> str:

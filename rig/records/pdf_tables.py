@@ -63,20 +63,30 @@ def limits(lower: object, upper: object, unit: object = "") -> str:
 
 REQUIREMENT_HEADERS = ("Requirement", "Spec clause", "Spec limit", "Points", "Worst point", "Worst measured",
                        "Nominal", "Limits", "U (k=2)", "TUR (min)", "Verdict", "Notes")
-REQUIREMENT_WIDTHS = (0.09, 0.11, 0.17, 0.04, 0.12, 0.08, 0.055, 0.1, 0.07, 0.055, 0.06, 0.05)
+REQUIREMENT_WIDTHS = (0.09, 0.1, 0.16, 0.04, 0.11, 0.075, 0.055, 0.095, 0.07, 0.055, 0.06, 0.09)
+# Longer notes go below the table: a table row cannot break across pages, and one taller than a
+# page cannot be laid out at all.
+INLINE_NOTE_CHARS = 80
 
 
-def _requirement_cells(row: RequirementRow) -> list[object]:
+def _requirement_cells(row: RequirementRow, note: str) -> list[object]:
     tur = shown(row.min_tur) + (" LOW (< 4)" if row.low_tur else "")
     return [row.key, row.clause, row.limit, row.n_points, row.worst_name,
             with_unit(row.worst_measured, row.unit), with_unit(row.nominal, row.unit),
             limits(row.lower, row.upper, row.unit), with_unit(row.expanded_uncertainty, row.unit), tur,
-            row.verdict, row.notes]
+            row.verdict, note]
 
 
-def requirements_table(data: ReportData) -> Table:
-    return grid(REQUIREMENT_HEADERS, [_requirement_cells(r) for r in data.requirements], REQUIREMENT_WIDTHS,
-                [r.verdict for r in data.requirements])
+def requirements_block(data: ReportData) -> list[Flowable]:
+    """The requirement table, then its long notes, numbered."""
+    rows, notes = [], []
+    for r in data.requirements:
+        if len(r.notes) > INLINE_NOTE_CHARS:
+            notes.append(para(f"Note {len(notes) + 1} ({r.key}): {r.notes}"))
+            rows.append(_requirement_cells(r, f"see note {len(notes)} below"))
+        else:
+            rows.append(_requirement_cells(r, r.notes))
+    return [grid(REQUIREMENT_HEADERS, rows, REQUIREMENT_WIDTHS, [r.verdict for r in data.requirements]), *notes]
 
 
 def _change(before: object, after: object) -> float | None:

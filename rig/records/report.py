@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from rig.metrology.decision import MIN_TUR, Verdict, margin_to_limits, worst_verdict
-from rig.records import digest, report_html, report_pdf
+from rig.records import digest, plots, report_html, report_pdf
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
 from rig.records.store_engine import masked_url
@@ -118,6 +118,13 @@ class ReportData:
     instruments: list[Instrument]
     generated_at: datetime
     verdicts: list[dict] = field(default_factory=list)
+    _plot_pngs: dict[str, bytes] | None = field(default=None, repr=False)
+
+    def plot_pngs(self) -> dict[str, bytes]:
+        """The error plots as PNG, drawn once for both the HTML and the PDF."""
+        if self._plot_pngs is None:
+            self._plot_pngs = plots.error_plot_pngs(self.points, self.spec)
+        return self._plot_pngs
 
     @property
     def finished(self) -> bool:

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rig.records import plots
-
 if TYPE_CHECKING:
     from rig.records.report import Instrument, ReportData, RequirementRow
     from rig.records.signing import Signer
@@ -239,7 +237,7 @@ def _equipment_section(data: ReportData) -> str:
 
 
 def _plots_section(data: ReportData) -> str:
-    images = plots.error_plot_pngs(data.points, data.spec)
+    images = data.plot_pngs()
     if not images:
         return "<h2>Plots</h2><p>No accuracy points to plot.</p>"
     tags = "".join(f'<h3>{escape(name)}</h3><img alt="{escape(name)} error plot" '

@@ -1,7 +1,7 @@
 """The compliance report as a typeset PDF (reportlab): for filing where HTML is not accepted.
 
-Title block, requirement table, coefficients before and after, the error plots (the same matplotlib
-figures as the HTML report), as-found / as-left points, equipment, and the integrity and signature
+Title block, requirement table, coefficients before and after, the error plots (the same PNG images
+as the HTML report), as-found / as-left points, equipment, and the integrity and signature
 block, on A4 landscape with "page n of m". The PDF carries its own stamp (pdf_stamp), so
 `rig verify-report run-<id>.pdf` checks it as it checks the HTML.
 """
@@ -13,9 +13,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, Image, KeepTogether, SimpleDocTemplate
 
-from rig.records import pdf_stamp, plots
+from rig.records import pdf_stamp
 from rig.records.pdf_blocks import equipment_table, integrity_block, settings_table, title_block
 from rig.records.pdf_styles import (
     FRAME_WIDTH,
@@ -28,26 +29,23 @@ from rig.records.pdf_styles import (
     register_fonts,
     shown,
 )
-from rig.records.pdf_tables import calibration_blocks, found_left_table, other_points_table, requirements_table
+from rig.records.pdf_tables import calibration_blocks, found_left_table, other_points_table, requirements_block
 
 if TYPE_CHECKING:
     from rig.records.report import ReportData
     from rig.records.signing import Signer
 
-PLOT_DPI = 130
-
 
 def _plots(data: ReportData) -> list[Flowable]:
     """The section, its heading kept with the first plot."""
     heading = para("Plots: error against setpoint per load, with the spec's tolerance band", HEADING)
-    figures = plots.error_figures(data.points, data.spec)
-    if not figures:
+    images = data.plot_pngs()
+    if not images:
         return [heading, para("No accuracy points to plot.")]
     made: list[Flowable] = []
-    for requirement, figure in figures:
-        width_in, height_in = figure.get_size_inches()
-        image = Image(io.BytesIO(plots.figure_png(figure, dpi=PLOT_DPI)), width=FRAME_WIDTH,
-                      height=FRAME_WIDTH * height_in / width_in)
+    for requirement, png in images.items():
+        width_px, height_px = ImageReader(io.BytesIO(png)).getSize()
+        image = Image(io.BytesIO(png), width=FRAME_WIDTH, height=FRAME_WIDTH * height_px / width_px)
         made.append(KeepTogether([*([] if made else [heading]), para(requirement, SUBHEADING), image]))
     return made
 
@@ -57,7 +55,7 @@ def story(data: ReportData, pdf_name: str, report_key_id: str | None) -> list[Fl
     other = other_points_table(data.points)
     return [
         *title_block(data),
-        para(f"Requirements ({data.spec.product}, {data.spec.document})", HEADING), requirements_table(data),
+        para(f"Requirements ({data.spec.product}, {data.spec.document})", HEADING), *requirements_block(data),
         para("Calibration: coefficients before (as found) and after (as left)", HEADING),
         *calibration_blocks(data),
         *_plots(data),
