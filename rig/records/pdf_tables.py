@@ -63,7 +63,7 @@ def limits(lower: object, upper: object, unit: object = "") -> str:
 
 REQUIREMENT_HEADERS = ("Requirement", "Spec clause", "Spec limit", "Points", "Worst point", "Worst measured",
                        "Nominal", "Limits", "U (k=2)", "TUR (min)", "Verdict", "Notes")
-REQUIREMENT_WIDTHS = (0.09, 0.1, 0.16, 0.04, 0.11, 0.075, 0.055, 0.095, 0.07, 0.055, 0.06, 0.09)
+REQUIREMENT_WIDTHS = (0.09, 0.095, 0.155, 0.04, 0.11, 0.075, 0.055, 0.095, 0.08, 0.055, 0.06, 0.09)
 # Longer notes go below the table: a table row cannot break across pages, and one taller than a
 # page cannot be laid out at all.
 INLINE_NOTE_CHARS = 80
@@ -136,7 +136,7 @@ def calibration_blocks(data: ReportData) -> list[Flowable]:
 
 POINT_HEADERS = ("Requirement", "Point", "Nominal", "Limits (as left)", "As found", "Verdict", "As left",
                  "Verdict", "U (k=2)", "TUR")
-POINT_WIDTHS = (0.11, 0.2, 0.07, 0.13, 0.08, 0.09, 0.08, 0.09, 0.07, 0.07)
+POINT_WIDTHS = (0.11, 0.185, 0.07, 0.13, 0.08, 0.09, 0.08, 0.09, 0.085, 0.07)
 
 
 def found_left_table(points: pd.DataFrame) -> Flowable:
@@ -152,7 +152,7 @@ def found_left_table(points: pd.DataFrame) -> Flowable:
 
 
 OTHER_HEADERS = ("Phase", "Requirement", "Point", "Nominal", "Limits", "Measured", "Verdict", "U (k=2)", "TUR")
-OTHER_WIDTHS = (0.09, 0.12, 0.22, 0.08, 0.14, 0.09, 0.1, 0.08, 0.08)
+OTHER_WIDTHS = (0.09, 0.12, 0.205, 0.08, 0.14, 0.09, 0.1, 0.095, 0.08)
 
 
 def other_points_table(points: pd.DataFrame) -> Table | None:
