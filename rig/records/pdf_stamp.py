@@ -45,7 +45,10 @@ def _region(pdf: bytes) -> tuple[int, int]:
     if pdf.count(MARKER) != 1:
         raise ValueError("not a rig report (no rig-report-stamp in the PDF's metadata)")
     start = pdf.index(MARKER) + len(MARKER)
-    return start, pdf.index(STRING_END, start)
+    end = pdf.find(STRING_END, start)
+    if end < 0:
+        raise ValueError("bad rig-report-stamp in the PDF's metadata (file cut short?)")
+    return start, end
 
 
 def _unstamped_sha256(pdf: bytes, start: int, end: int) -> str:
@@ -68,7 +71,7 @@ def read_stamp(pdf: bytes) -> ReportStamp:
     """What a stamped PDF says about its run, and whether the rest of the file is as stamped."""
     start, end = _region(pdf)
     try:
-        fields = json.loads(base64.urlsafe_b64decode(pdf[start:end].rstrip(PAD)))
+        fields = json.loads(base64.b64decode(pdf[start:end].rstrip(PAD), altchars=b"-_", validate=True))
         run_id = int(fields["run_id"])
         run_sha256, body = str(fields["sha256"]), fields.get("body_sha256")
     except (binascii.Error, ValueError, KeyError, TypeError):

@@ -149,3 +149,9 @@ def test_unsigned_pdf_verifies_as_unsigned_and_a_foreign_pdf_is_refused(store, t
     foreign.write_bytes(pdf.read_bytes().replace(b"rig-report-stamp:", b"not-a-rig-stamp:!"))
     code, out = _verify(foreign, store, capsys)
     assert code == 2 and "no rig-report-stamp" in out and len(out.strip().splitlines()) == 1, out
+    content = pdf.read_bytes()
+    cut = content[:content.index(b"rig-report-stamp:") + 40]
+    for name, bad in (("cut.pdf", cut), ("garbled.pdf", content.replace(b"rig-report-stamp:", b"rig-report-stamp:!!"))):
+        (tmp_path / name).write_bytes(bad)
+        code, out = _verify(tmp_path / name, store, capsys)
+        assert code == 2 and "bad rig-report-stamp" in out and len(out.strip().splitlines()) == 1, out
