@@ -62,8 +62,9 @@ def test_pdf_shows_the_run_and_no_raw_values(rendered):
                      "alice", "calibrate", "guard band w = U", "Started (UTC)", "Finished (UTC)",
                      "Before (as found)", "After (as left)", "116.5", "Max |residual|", "0.004",
                      "As found", "As left", "NEG-DC-1000ohm-10mA", "C-77", "2099-01-31", "OVERDUE", "QA-123",
-                     "no due date recorded", "not recorded", "±(1 % of setpoint",
-                     signer.verifier.key_id, f"rig verify-report {pdf.name}", "Approved by"):
+                     "no due date recorded", "not recorded", "±(1 % of setpoint", "CALIBRATION DUE-DATE OVERRIDE",
+                     "INSTRUMENT PAST CALIBRATION DUE DATE",
+                     signer.verifier.key_id, f"rig verify-report {pdf.name}", "Approved by", f"run {run_id}"):
         assert expected in text, expected
     assert re.search(r"Ambient\s+not recorded", text)
     assert "{" not in text and "}" not in text  # no dict repr
