@@ -1,4 +1,4 @@
-"""`rig report RUN_ID`: write the compliance report of a stored run (HTML, and a summary PDF).
+"""`rig report RUN_ID`: write the compliance report of a stored run (HTML, and the same as a typeset PDF).
 
 Also the store opening shared by the read-only record commands (report, verify-report, compare):
 they must never create a database, and every failure is one line and exit 2.

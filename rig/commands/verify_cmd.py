@@ -1,4 +1,4 @@
-"""`rig verify-report REPORT_HTML_OR_RUN_ID`: does the store still hold what the report shows?
+"""`rig verify-report REPORT_HTML_OR_PDF_OR_RUN_ID`: does the store still hold what the report shows?
 
 Recomputes the run's digest from the store and compares it with the one the report recorded, and
 every row with the digests stored when it was written (digest.diff_runs_for_tamper), naming the
@@ -25,17 +25,26 @@ from rig.commands.report_cmd import (
 )
 from rig.exit_codes import ExitCode
 from rig.records import digest
+from rig.records.pdf_stamp import read_stamp as read_pdf_stamp
 from rig.records.report import public_url
 from rig.records.report_html import ReportStamp, read_stamp, report_message
 from rig.records.signing import UNSIGNED_NOTE, SigningKeyError, Verifier, load_verifier
 from rig.records.store import DB_URL_ENV, ResultsStore
 
+PDF_MAGIC = b"%PDF-"
+
 
 def load_stamp(path: Path) -> ReportStamp:
+    """The stamp of an HTML report or of a PDF one."""
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_bytes()
+        if content.startswith(PDF_MAGIC):
+            return read_pdf_stamp(content)
+        text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"cannot read report {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError as exc:
+        raise CommandError(f"{path}: {exc}") from None
     try:
         return read_stamp(text)
     except ValueError as exc:
@@ -140,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "verify-report", help="check a report (or a run) against the results store")
-    parser.add_argument("target", metavar="REPORT_HTML_OR_RUN_ID")
+    parser.add_argument("target", metavar="REPORT_HTML_OR_PDF_OR_RUN_ID")
     add_db_argument(parser)
     parser.add_argument("--public-key", metavar="SOURCE", default=None,
                         help="station public key: file:PATH, env:VAR or a path (default: $RIG_SIGNING_PUBLIC_KEY, "

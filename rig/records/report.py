@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from rig.metrology.decision import MIN_TUR, Verdict, margin_to_limits, worst_verdict
-from rig.records import digest, report_html, report_pdf
+from rig.records import digest, plots, report_html, report_pdf
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
 from rig.records.store_engine import masked_url
@@ -118,6 +118,13 @@ class ReportData:
     instruments: list[Instrument]
     generated_at: datetime
     verdicts: list[dict] = field(default_factory=list)
+    _plot_pngs: dict[str, bytes] | None = field(default=None, repr=False)
+
+    def plot_pngs(self) -> dict[str, bytes]:
+        """The error plots as PNG, drawn once for both the HTML and the PDF."""
+        if self._plot_pngs is None:
+            self._plot_pngs = plots.error_plot_pngs(self.points, self.spec)
+        return self._plot_pngs
 
     @property
     def finished(self) -> bool:
@@ -220,11 +227,11 @@ def gather(store: ResultsStore, run_id: int, spec: ProductSpec | None = None) ->
 def build_report(store: ResultsStore, run_id: int, out_dir: Path,
                  spec: ProductSpec | None = None, signer: Signer | None = None) -> ReportPaths:
     """Write reports/run-<id>.html (self-contained) and, when it can be made, run-<id>.pdf; with
-    the station key, the HTML carries its signature."""
+    the station key, both carry its signature."""
     data = gather(store, run_id, spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"run-{run_id}.html"
     html_path.write_text(report_html.render(data, signer), encoding="utf-8")
-    pdf_path = report_pdf.write(data, out_dir / f"run-{run_id}.pdf")
+    pdf_path = report_pdf.write(data, out_dir / f"run-{run_id}.pdf", signer)
     return ReportPaths(html=html_path, pdf=pdf_path, sha256=data.sha256)

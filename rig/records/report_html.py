@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rig.records import plots
-
 if TYPE_CHECKING:
     from rig.records.report import Instrument, ReportData, RequirementRow
     from rig.records.signing import Signer
@@ -174,17 +172,26 @@ def _point_cells(row: pd.Series, suffixes: list[str]) -> list[str]:
 CONTEXT_COLUMNS = ["nominal", "lower", "upper", "unit", "expanded_uncertainty", "tur"]
 
 
-def _found_left_table(points: pd.DataFrame) -> str:
-    """As-found next to as-left, matched by requirement and point name."""
+def found_left_frame(points: pd.DataFrame) -> pd.DataFrame | None:
+    """As-found next to as-left, matched by requirement and point name (measured_found/_left,
+    verdict_found/_left); None when the run has neither."""
     keys = ["requirement", "name"]
     columns = [*keys, "measured", "verdict", *CONTEXT_COLUMNS]
     found = points.loc[points["phase"] == "as_found", columns]
     left = points.loc[points["phase"] == "as_left", columns]
     if found.empty and left.empty:
-        return "<p>No as-found or as-left points in this run.</p>"
+        return None
     merged = left.merge(found, on=keys, how="outer", sort=False, suffixes=("_left", "_found"))
     for col in CONTEXT_COLUMNS:
         merged[col] = merged[f"{col}_left"].combine_first(merged[f"{col}_found"])
+    return merged
+
+
+def _found_left_table(points: pd.DataFrame) -> str:
+    """As-found next to as-left, matched by requirement and point name."""
+    merged = found_left_frame(points)
+    if merged is None:
+        return "<p>No as-found or as-left points in this run.</p>"
     headers = ["Requirement", "Point", "Nominal", "Limits (as left)", "As found", "Verdict",
                "As left", "Verdict", "Unit", "U", "TUR"]
     rows = [_point_cells(r, ["_found", "_left"]) for _, r in merged.iterrows()]
@@ -230,7 +237,7 @@ def _equipment_section(data: ReportData) -> str:
 
 
 def _plots_section(data: ReportData) -> str:
-    images = plots.error_plot_pngs(data.points, data.spec)
+    images = data.plot_pngs()
     if not images:
         return "<h2>Plots</h2><p>No accuracy points to plot.</p>"
     tags = "".join(f'<h3>{escape(name)}</h3><img alt="{escape(name)} error plot" '

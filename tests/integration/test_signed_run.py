@@ -45,6 +45,8 @@ def test_a_bench_station_run_is_signed_and_verifies(tmp_path):
     assert audit.returncode == 0 and "holds entry" in audit.stdout, audit.stdout + audit.stderr
     checked = _rig("verify-report", str(report), "--db", db, "--public-key", public)
     assert checked.returncode == 0 and "signed by station key" in checked.stdout, checked.stdout + checked.stderr
+    pdf = _rig("verify-report", str(report.with_suffix(".pdf")), "--db", db, "--public-key", public)
+    assert pdf.returncode == 0 and "signed by station key" in pdf.stdout, pdf.stdout + pdf.stderr
     table_path = next((tmp_path / "cal").glob("SN*/SN*.json"))
     table = read_table(table_path, load_spec(), verifier=load_verifier(public))
     assert table.integrity == "signature verified" and json.loads(table_path.read_text())["signature"]

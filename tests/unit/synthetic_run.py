@@ -57,13 +57,17 @@ def _phase_points(phase: str, gain: float, shift_ma: float) -> list[PointRecord]
     return made
 
 
+AMBIENT = {"temperature_c": 23.4, "humidity_pct": 41.0}
+
+
 def make_run(store: ResultsStore, *, finish: bool = True, as_left_shift_ma: float = 0.0,
-             firmware: str = "2.4.1", signer: Signer | None = None, audit_head: dict | None = None) -> int:
+             firmware: str = "2.4.1", signer: Signer | None = None, audit_head: dict | None = None,
+             instruments: list[dict] | None = None, ambient: dict | None = AMBIENT, verdict_notes: str = "") -> int:
     """A calibration run: as-found 3 % high, then calibrated (as left), both polarities."""
     run_id = store.start_run(
         kind="calibrate", station="line-1/st-3", slot=2, operator="alice", unit_serial="SN0042",
-        unit_model="IX-30", firmware=firmware, decision_rule=RULE, instruments=INSTRUMENTS,
-        ambient={"temperature_c": 23.4, "humidity_pct": 41.0}, settings={"settle_s": 0.01},
+        unit_model="IX-30", firmware=firmware, decision_rule=RULE, instruments=instruments or INSTRUMENTS,
+        ambient=ambient, settings={"settle_s": 0.01},
         override={"reason": "load certificate renewal pending, QA-123"})
     for record in _phase_points("as_found", AS_FOUND_GAIN, 0.0):
         store.add_point(run_id, record)
@@ -78,7 +82,7 @@ def make_run(store: ResultsStore, *, finish: bool = True, as_left_shift_ma: floa
     for record in _phase_points("as_left", 0.0, as_left_shift_ma):
         store.add_point(run_id, record)
     for key in ("dc_accuracy", "reading_current", "reading_voltage"):
-        store.set_requirement_verdict(run_id, key, getattr(SPEC, key).clause, "PASS", 0.1)
+        store.set_requirement_verdict(run_id, key, getattr(SPEC, key).clause, "PASS", 0.1, verdict_notes)
     store.finish_run(run_id, status="finished", verdict="PASS", message="calibrated", audit_head=audit_head,
                      signer=signer)
     return run_id
