@@ -136,7 +136,7 @@ class Multimeter(ScpiInstrument):
 
     # ------------------------------------------------------------------ triggering
     def _initiate(self) -> None:
-        if self.sample_source == "TIMER" and self.timer_s < self.aperture_s:
+        if self.sample_source == "TIMER" and self.timer_s < self.aperture_s * (1 - 1e-9):
             raise ScpiError(-221, "sample timer shorter than the aperture")
         if self.pretrigger >= self.count:
             raise ScpiError(-221, "pretrigger count not below the sample count")

@@ -5,12 +5,15 @@ Commands as in the Keysight Truevolt 34465A/34470A programming guide: `CONFigure
 TIMer`, `SAMPle:TIMer`, `SAMPle:COUNt`, `SAMPle:COUNt:PRETrigger`, `TRIGger:SOURce BUS|EXTernal`,
 `INITiate`, `*TRG`, `FETCh?`. Pre-trigger samples need the DIG option; the meter keeps only what it
 sampled since INITiate, so a trace's trigger sample is found from the end: it has the asked number of
-post-trigger samples.
+post-trigger samples. A record is asked as durations before and after the trigger: the meter rounds its
+sample timer (1 us steps), and the counts follow the timer it reports.
 Deviation from instruments.md: this model is not in its list (issue 15 adds it); its stated figures are
 in the model table (34465A).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,6 +37,7 @@ class DigitalMultimeter(ScpiInstrument):
     range_v: float = 100.0
     _mode: str | None = None  # "reading" or "trace": the configuration the meter holds
     _trace: tuple[float, int, int, str] | None = None  # interval, points, pretrigger, source
+    _setup: tuple | None = None  # what arm_voltage_trace was asked
     _interval_used_s: float | None = None
 
     def configure_voltmeter(self, range_v: float) -> None:
@@ -56,15 +60,17 @@ class DigitalMultimeter(ScpiInstrument):
             raise InstrumentResponseError(self.name, "READ?", f"{value:g}", "over range")
         return value
 
-    def arm_voltage_trace(self, interval_s: float, points: int, *, pretrigger_points: int = 0,
-                          trigger: str = "BUS") -> None:
-        """Set up the digitizing mode and initiate; the record completes `points - pretrigger_points`
-        samples after the trigger (`*TRG` for BUS, the external input's edge for EXTERNAL)."""
+    def arm_voltage_trace(self, interval_s: float, *, before_s: float, after_s: float, trigger: str = "BUS") -> None:
+        """Set up the digitizing mode and initiate: a record of at least `before_s` before the trigger
+        (of what is sampled since INITiate) and `after_s` after it, at the meter's nearest sample timer to
+        `interval_s`; the trigger is `*TRG` (BUS) or the external input's edge (EXTERNAL)."""
         source = _SOURCES.get(trigger.upper())
         if source is None:
             raise ValueError(f"trigger {trigger!r} is not one of {', '.join(_SOURCES)}")
-        setup = (interval_s, points, pretrigger_points, source)
-        if self._mode != "trace" or self._trace != setup:
+        if before_s < 0 or after_s <= 0:
+            raise ValueError(f"need before_s >= 0 and after_s > 0, got {before_s}, {after_s}")
+        setup = (interval_s, before_s, after_s, source)
+        if self._mode != "trace" or self._setup != setup:
             self._mode = self._trace = None
             self.write_all([
                 f"CONFigure:VOLTage:DC {self.range_v:g}",
@@ -73,15 +79,16 @@ class DigitalMultimeter(ScpiInstrument):
                 f"TRIGger:SOURce {source}",
                 "SAMPle:SOURce TIMer",
                 f"SAMPle:TIMer {interval_s:.9g}",
-                f"SAMPle:COUNt {points:d}",
-                f"SAMPle:COUNt:PRETrigger {pretrigger_points:d}",
             ])
-            # The meter rounds the timer to its step (1 us for DC): the axis uses what it reports.
+            # The meter rounds the timer to its step (1 us for DC): counts and axis use what it reports.
             used_s = self.query_float("SAMPle:TIMer?")
             if not 0 < used_s < OVERLOAD_THRESHOLD:
                 raise InstrumentResponseError(self.name, "SAMPle:TIMer?", f"{used_s:g}", "not a sample interval")
+            pretrigger = math.ceil(before_s / used_s)
+            points = pretrigger + math.ceil(after_s / used_s) + 1
+            self.write_all([f"SAMPle:COUNt {points:d}", f"SAMPle:COUNt:PRETrigger {pretrigger:d}"])
             self._interval_used_s = used_s
-            self._mode, self._trace = "trace", setup
+            self._mode, self._trace, self._setup = "trace", (used_s, points, pretrigger, source), setup
         self.write("INITiate")
 
     def trigger_now(self) -> None:

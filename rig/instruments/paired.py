@@ -16,6 +16,14 @@ import numpy as np
 
 from rig.instruments.alignment import Alignment, align_onto, from_hardware_trigger, from_timestamps
 from rig.instruments.analyzer import PowerAnalyzer, Trace
+from rig.instruments.errors import InstrumentError
+
+# The voltage record reaches past the current one on both sides, so that the current trace keeps every
+# sample asked for (a reading's window of whole pulse periods): by a few intervals and the trigger
+# latency with the trigger line; with trigger timestamps by the host's delay between the two trigger
+# commands too (a command's round trip is about 2 ms; a loaded host adds some).
+MARGIN_INTERVALS = 2
+TIMESTAMP_MARGIN_S = 0.050
 
 
 class PairedDigitizer:
@@ -52,8 +60,12 @@ class PairedDigitizer:
         self._voltage_armed = trigger.upper() == "BUS"
         self._alignment = None
         if self._voltage_armed:
-            self.voltmeter.arm_voltage_trace(interval_s, points, pretrigger_points=pretrigger_points,
-                                             trigger="EXTERNAL" if self.hardware_trigger else "BUS")
+            margin_s = MARGIN_INTERVALS * interval_s + (self.trigger_latency_s if self.hardware_trigger
+                                                        else TIMESTAMP_MARGIN_S)
+            self.voltmeter.arm_voltage_trace(
+                interval_s, before_s=pretrigger_points * interval_s + margin_s,
+                after_s=(points - pretrigger_points) * interval_s + margin_s,
+                trigger="EXTERNAL" if self.hardware_trigger else "BUS")
         self.ammeter.arm_trace(interval_s, points, pretrigger_points=pretrigger_points, trigger=trigger,
                                level_a=level_a, slope=slope)
         if immediate:
@@ -85,6 +97,12 @@ class PairedDigitizer:
             raise RuntimeError(f"{self.ammeter.name}: trace fetched before it was triggered")
         voltage_time_s = (np.arange(voltage_v.size) - trigger_index) * interval_s
         span = align_onto(current.time_s, voltage_time_s, voltage_v, self._alignment)
+        # The voltage covers the current to its end, and from its start unless the start is pre-trigger
+        # history older than the voltmeter's initiation (which a capture drops anyway: since_initiated).
+        if span.stop < current.current_a.size or (span.first > 0 and current.pretrigger_points == 0):
+            raise InstrumentError(self.voltmeter.name, "FETCh?", None,
+                                  f"the voltage record covers current samples {span.first} to {span.stop} of"
+                                  f" {current.current_a.size} (trigger offset {self._alignment.offset_s:.6f} s)")
         return Trace(current.interval_s, current.pretrigger_points - span.first,
                      current.current_a[span.first:span.stop], span.voltage_v,
                      self._alignment.method, self._alignment.half_width_s)
