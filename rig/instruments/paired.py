@@ -96,7 +96,12 @@ class PairedDigitizer:
         if self._alignment is None:
             raise RuntimeError(f"{self.ammeter.name}: trace fetched before it was triggered")
         voltage_time_s = (np.arange(voltage_v.size) - trigger_index) * interval_s
-        span = align_onto(current.time_s, voltage_time_s, voltage_v, self._alignment)
+        try:
+            span = align_onto(current.time_s, voltage_time_s, voltage_v, self._alignment)
+        except ValueError as exc:  # e.g. trigger commands so slow that the records no longer overlap
+            raise InstrumentError(self.voltmeter.name, "FETCh?", None,
+                                  f"{exc} (trigger offset {self._alignment.offset_s:.6f} s"
+                                  f" +/- {self._alignment.half_width_s:.6f} s, {self._alignment.method})") from None
         # The voltage covers the current to its end, and from its start unless the start is pre-trigger
         # history older than the voltmeter's initiation (which a capture drops anyway: since_initiated).
         if span.stop < current.current_a.size or (span.first > 0 and current.pretrigger_points == 0):
