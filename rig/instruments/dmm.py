@@ -27,6 +27,19 @@ DIGITIZE_NPLC = 0.001
 ASCII_VALUE_MAX_BYTES = 32
 FETCH_MARGIN_S = 2.0
 _SOURCES = {"BUS": "BUS", "EXTERNAL": "EXTernal"}
+TIMER_STEP_S = 1e-6  # the 34465A's sample timer resolution for DC (programming guide, SAMPle:TIMer)
+
+
+def sweeping_timer_s(interval_s: float) -> float:
+    """The sample timer for `interval_s`: the nearest whole number of the meter's 1 us steps at or above
+    it that is divisible by neither 2 nor 5. A round timer (20 us for the analyzer's 20.48 us) can be a
+    whole fraction of a pulse period (100 us at 10 kHz: five fixed phases, aliased means); a period
+    that is a whole number of decimal microseconds (2^a 5^b of them) shares no factor with this one, so
+    the samples sweep every phase of it."""
+    steps = max(1, math.ceil(round(interval_s / TIMER_STEP_S, 6)))
+    while steps % 2 == 0 or steps % 5 == 0:
+        steps += 1
+    return steps * TIMER_STEP_S
 
 
 class DigitalMultimeter(ScpiInstrument):
@@ -78,7 +91,7 @@ class DigitalMultimeter(ScpiInstrument):
                 "TRIGger:COUNt 1",
                 f"TRIGger:SOURce {source}",
                 "SAMPle:SOURce TIMer",
-                f"SAMPle:TIMer {interval_s:.9g}",
+                f"SAMPle:TIMer {sweeping_timer_s(interval_s):.9g}",
             ])
             # The meter rounds the timer to its step (1 us for DC): counts and axis use what it reports.
             used_s = self.query_float("SAMPle:TIMer?")

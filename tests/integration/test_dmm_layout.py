@@ -76,6 +76,30 @@ def test_a_reading_keeps_every_sample_of_its_window(session):
     assert reading.voltage_v == pytest.approx(reading.current_ma * LOAD_OHM / 1000, rel=0.002)
 
 
+def test_a_pulse_train_is_sampled_at_every_phase_by_both_meters(layout_slot):
+    """10 kHz at 90 %: a 100 us period. A DMM timer of 20 us (the analyzer's 20.48 us in 1 us steps) is a
+    fifth of it: five fixed phases, which see the 10 us gap once or not at all (a mean of 80 % or 100 %
+    of the pulse, it read 20.0 V for 18 V). The voltage mean must be the current mean through the load."""
+    _, slot = layout_slot
+    dut = slot.dut
+    slot.load.set_resistance_ohm(LOAD_OHM)
+    try:
+        dut.set_polarity("POS")
+        dut.set_mode_pulsed(10000.0, 90.0)
+        dut.test_on()
+        dut.test_ramp(FAST_RAMP_MA_PER_S)
+        dut.set_current_ma(SETPOINT_MA)
+        dut.start()
+        time.sleep(SETPOINT_MA / FAST_RAMP_MA_PER_S + SETTLE_S)
+        figures = slot.station.figures(slot.station.slot(1).ammeter.instrument)
+        reading = take_reading(slot.ammeter, pulsed_acquisition(figures, 10000.0))
+    finally:
+        slot.make_safe()
+        dut.set_mode_dc()
+    assert reading.current_ma == pytest.approx(0.9 * SETPOINT_MA, rel=0.1)  # pulsing (uncalibrated unit)
+    assert reading.voltage_v == pytest.approx(reading.current_ma * LOAD_OHM / 1000, rel=0.005)
+
+
 def test_the_load_opening_shows_at_one_instant_on_both_traces(session):
     layout, slot = session
     before, after = 100, 100
