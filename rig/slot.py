@@ -12,10 +12,13 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from rig.dut.client import OUTPUT_OFF_STATES, REPLY_TIMEOUT_S, Ix30Client
 from rig.instruments.analyzer import PowerAnalyzer
 from rig.instruments.load import ResistanceLoad
+from rig.instruments.paired import PairedDigitizer
+from rig.instruments.registry import DriverLookupError, driver_for
 from rig.station import InstrumentAsset, Station, StationError
 
 log = logging.getLogger(__name__)
@@ -95,8 +98,8 @@ class OpenSlot:
     station: Station
     number: int
     dut: Ix30Client
-    ammeter: PowerAnalyzer
-    voltmeter: PowerAnalyzer
+    ammeter: PowerAnalyzer | PairedDigitizer  # the traces of both roles are taken through it
+    voltmeter: Any  # the voltmeter role's driver (the analyzer itself when it holds both roles)
     load: ResistanceLoad
     assets: dict[str, InstrumentAsset]
     overdue: list[str] = field(default_factory=list)
@@ -188,6 +191,15 @@ class OpenSlot:
         self.close()
 
 
+def _voltage_range_v(station: Station, voltmeter_id: str, upper_v: float | None) -> float:
+    """The voltmeter's stated range covering the highest voltage the unit may show."""
+    if upper_v is None:
+        from rig.spec import load_spec  # the shipped spec, only for a slot with a separate voltmeter
+
+        upper_v = load_spec().compliance.v_abs_max_v
+    return station.figures(voltmeter_id).voltage_range_for(upper_v)[1].upper_v
+
+
 def open_slot(
     station: Station,
     number: int,
@@ -195,9 +207,13 @@ def open_slot(
     expected_unit_serial: str | None = None,
     override: DueDateOverride | None = None,
     today: dt.date | None = None,
+    voltage_upper_v: float | None = None,
 ) -> OpenSlot:
     """Open every driver of a slot and check it against the register; close what was opened if any
-    check fails."""
+    check fails. Each role's driver is the one registered for its instrument's model
+    (rig.instruments.registry). With the voltmeter on an instrument of its own, the slot's `ammeter`
+    is the ammeter paired with it (rig.instruments.paired), on the range covering `voltage_upper_v`
+    (default: the shipped spec's highest allowed output voltage)."""
     config = station.slot(number)
     role_ids = {
         "ammeter": config.ammeter.instrument,
@@ -207,44 +223,53 @@ def open_slot(
     assets = {role: station.instrument(i) for role, i in role_ids.items()}
     overdue = check_due_dates(list({a.id: a for a in assets.values()}.values()), today or dt.date.today(),
                               override)
-    for role in ("ammeter", "voltmeter"):
-        kind = station.figures(role_ids[role]).kind
-        if kind != "analyzer":
-            raise StationError(
-                f"slot {number} {role}: instrument {role_ids[role]!r} is a {kind}; this rig drives the"
-                " ammeter and voltmeter roles through a power analyzer"
-            )
-    opened: list = []
     try:
-        ammeter = PowerAnalyzer.open(
-            assets["ammeter"].resource, name=f"analyzer {assets['ammeter'].id}",
+        drivers = {role: driver_for(role, assets[role].model, station.figures(role_ids[role]).kind,
+                                    where=f"station {station.name!r} slot {number} {role} ({role_ids[role]})")
+                   for role in ("ammeter", "voltmeter", "load")}
+    except DriverLookupError as exc:
+        raise StationError(str(exc)) from None
+    opened: list = []
+    load = None
+    try:
+        ammeter = drivers["ammeter"].open(
+            assets["ammeter"].resource, name=f"ammeter {assets['ammeter'].id}",
             expected_serial=assets["ammeter"].serial,
         )
         opened.append(ammeter)
         if role_ids["voltmeter"] == role_ids["ammeter"]:
             voltmeter = ammeter
         else:
-            voltmeter = PowerAnalyzer.open(
+            voltmeter = drivers["voltmeter"].open(
                 assets["voltmeter"].resource, name=f"voltmeter {assets['voltmeter'].id}",
                 expected_serial=assets["voltmeter"].serial,
             )
             opened.append(voltmeter)
-        load = ResistanceLoad.open(
+        load = drivers["load"].open(
             assets["load"].resource, name=f"load {assets['load'].id}", expected_serial=assets["load"].serial
         )
         opened.append(load)
         load.safe_state()
+        if voltmeter is not ammeter:
+            ammeter.configure_roles(config.ammeter.channel or 1, None)
+            voltmeter.configure_voltmeter(_voltage_range_v(station, role_ids["voltmeter"], voltage_upper_v))
+            line = config.trigger_line
+            ammeter = PairedDigitizer(
+                ammeter, voltmeter, trigger_pin=line.pin if line is not None else None,
+                trigger_latency_s=station.figures(role_ids["voltmeter"]).trigger_latency_s or 0.0)
+            opened[0] = ammeter
         dut = Ix30Client.open(config.dut, expected_serial=expected_unit_serial or config.dut_serial)
         opened.append(dut)
         dut.output_off()
     except BaseException:
         for instrument in reversed(opened):
             try:
-                if isinstance(instrument, ResistanceLoad):
+                if instrument is load:
                     instrument.safe_state()
                 instrument.close()
             except Exception:
                 pass
         raise
-    ammeter.configure_roles(config.ammeter.channel or 1, config.voltmeter.channel or 2)
+    if voltmeter is ammeter:
+        ammeter.configure_roles(config.ammeter.channel or 1, config.voltmeter.channel or 2)
     return OpenSlot(station, number, dut, ammeter, voltmeter, load, assets, overdue)

@@ -61,7 +61,7 @@ class VoltageRange(_Strict):
 class ModelFigures(_Strict):
     """Stated figures of an instrument model: what the uncertainty budget and settling waits use."""
 
-    kind: Literal["analyzer", "load", "dut", "voltmeter"]
+    kind: Literal["analyzer", "load", "dut", "voltmeter", "dmm"]
     settle_s: float = Field(ge=0, le=MAX_SETTLE_S)
     command_latency_s: float = Field(default=0.0, ge=0, le=MAX_LATENCY_S)
     reply_latency_s: float = Field(default=0.0, ge=0, le=MAX_LATENCY_S)
@@ -71,6 +71,9 @@ class ModelFigures(_Strict):
     # The shortest sample interval the model states (instruments.md 1: 20.48 us); an implementation may
     # round an interval to its own resolution, which this is a multiple of (N678xA: 20.48 or 10.24 us).
     sample_interval_min_s: float | None = Field(default=None, gt=0)
+    # A meter triggered through its external trigger input: the stated delay from the edge to its first
+    # sample (its latency plus jitter), the alignment uncertainty of a hardware-triggered trace.
+    trigger_latency_s: float | None = Field(default=None, ge=0, le=MAX_LATENCY_S)
     current_ranges: dict[str, CurrentRange] = Field(default_factory=dict)
     voltage_ranges: dict[str, VoltageRange] = Field(default_factory=dict)
     tolerance_pct: float | None = None
@@ -120,6 +123,17 @@ class RoleBinding(_Strict):
     channel: int | None = Field(default=None, ge=1)
 
 
+class TriggerLine(_Strict):
+    """A wire from the ammeter instrument's trigger output (a digital port pin) to the voltmeter's
+    external trigger input: both traces then start on the same edge (rig/instruments/paired.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_instrument: str = Field(alias="from", min_length=1)
+    pin: int = Field(ge=1)
+    to_instrument: str = Field(alias="to", min_length=1)
+
+
 class SlotConfig(_Strict):
     slot: int = Field(ge=1, le=MAX_SLOT_NUMBER)
     dut: str = Field(min_length=1, description="serial device path or pyserial URL")
@@ -127,6 +141,7 @@ class SlotConfig(_Strict):
     ammeter: RoleBinding
     voltmeter: RoleBinding
     load: RoleBinding
+    trigger_line: TriggerLine | None = None
 
     @field_validator("dut_serial")
     @classmethod
@@ -191,6 +206,14 @@ class Station(_Strict):
                         f"slot {slot.slot} {role}: unknown instrument {binding.instrument!r}"
                         f" (known: {', '.join(ids)})"
                     )
+            line = slot.trigger_line
+            if line is not None and (line.from_instrument, line.to_instrument) != (
+                    slot.ammeter.instrument, slot.voltmeter.instrument):
+                raise ValueError(
+                    f"slot {slot.slot} trigger_line: from {line.from_instrument!r} to {line.to_instrument!r};"
+                    f" it must run from the ammeter ({slot.ammeter.instrument!r}) to the voltmeter"
+                    f" ({slot.voltmeter.instrument!r})"
+                )
         for inst in self.instruments:
             if inst.model not in self.models:
                 raise ValueError(

@@ -48,9 +48,11 @@ class VirtualBenchProcess:
         extra_args: Sequence[str] = (),
         unit_errors: str | None = None,
         variant: int | None = None,
+        layout: str | None = None,
     ) -> None:
         """`unit_errors`: `rig bench --unit-errors` (corner:<i> or JSON), passed through as text.
-        variant: the bench's implementation variant (`rig bench --variant`); None: its reference."""
+        variant: the bench's implementation variant (`rig bench --variant`); None: its reference.
+        layout: `rig bench --layout` (analyzer, dmm, dmm-no-trigger); None: the bench's default."""
         args = [sys.executable, "-m", "rig.bench", "--slots", str(slots)]
         for serial in serials:
             args += ["--serial", serial]
@@ -62,6 +64,8 @@ class VirtualBenchProcess:
             args += ["--unit-errors", unit_errors]
         if variant is not None:
             args += ["--variant", str(variant)]
+        if layout is not None:
+            args += ["--layout", layout]
         self.args = args + list(extra_args)
         self.process: subprocess.Popen[str] | None = None
         self.description: dict = {}
@@ -127,7 +131,8 @@ class VirtualBenchProcess:
 
 
 def station_from_bench(description: dict) -> Station:
-    """The station a virtual bench amounts to: one analyzer, one load and one unit per slot."""
+    """The station a virtual bench amounts to: one analyzer, one load and one unit per slot, and in a dmm
+    layout a DMM on the voltmeter role."""
     instruments, slots = [], []
     for entry in description["slots"]:
         number = entry["slot"]
@@ -148,16 +153,22 @@ def station_from_bench(description: dict) -> Station:
                 "certificate": "virtual bench: no certificate",
             },
         ]
-        slots.append(
-            {
-                "slot": number,
-                "dut": entry["dut"],
-                "dut_serial": entry.get("serial"),
-                "ammeter": {"instrument": analyzer_id, "channel": 1},
-                "voltmeter": {"instrument": analyzer_id, "channel": 2},
-                "load": {"instrument": load_id},
-            }
-        )
+        slot = {
+            "slot": number,
+            "dut": entry["dut"],
+            "dut_serial": entry.get("serial"),
+            "ammeter": {"instrument": analyzer_id, "channel": 1},
+            "voltmeter": {"instrument": analyzer_id, "channel": 2},
+            "load": {"instrument": load_id},
+        }
+        if "dmm" in entry:  # a dmm layout: the voltmeter on a DMM of its own, wired or not
+            dmm_id = f"dmm{number}"
+            instruments.append({"id": dmm_id, "model": "34465A", "serial": entry.get("dmm_serial", ""),
+                                "resource": entry["dmm"], "certificate": "virtual bench: no certificate"})
+            slot["voltmeter"] = {"instrument": dmm_id}
+            if entry.get("trigger_pin") is not None:
+                slot["trigger_line"] = {"from": analyzer_id, "pin": entry["trigger_pin"], "to": dmm_id}
+        slots.append(slot)
     name = f"virtual-bench-{os.uname().nodename}"
     return parse_station(
         {"name": name, "virtual": True, "instruments": instruments, "slots": slots},

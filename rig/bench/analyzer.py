@@ -9,7 +9,8 @@ Deviations from the real instrument, stated on purpose:
 - OUTPut is recorded but does not open the ammeter: the circuit is always closed through it;
 - over-range (a sample beyond the fixed 1 mA range) reads +9.91E+37 (the SCPI overload value of
   Keysight meters) and queues no error;
-- one acquisition engine for the whole mainframe: sweep settings apply to all channels.
+- one acquisition engine for the whole mainframe: sweep settings apply to all channels;
+- the digital port only as a trigger output (rig.bench.trigger_line), for the dmm layout's trigger line.
 An AnalyzerDialect can take away what instruments.md does not promise, as another analyzer or an
 older firmware would lack it: `FORMat` (then -113 Undefined header, arrays always comma-separated
 ASCII) and compound messages (rig.bench.scpi: -113 for a whole line with ';', nothing executed).
@@ -33,6 +34,7 @@ from rig.bench.scpi import (
     parse_int,
     parse_number,
 )
+from rig.bench.trigger_line import TriggerOut
 from rig.bench.variant import BenchVariant, within
 
 MODEL = "N6705C"
@@ -111,7 +113,9 @@ class PowerAnalyzer(ScpiInstrument):
         self.channels = _default_channels()
         self.acq = Acquisition(circuit)
         self.format = DataFormat()
+        self.trigger_out = TriggerOut()
         self._register()
+        self.trigger_out.register(self)
         if dialect.format_commands:
             self.format.register(self)
 
@@ -162,10 +166,13 @@ class PowerAnalyzer(ScpiInstrument):
         self.channels = _default_channels()
         self.acq.reset()
         self.format.reset()
+        self.trigger_out.reset()
 
     def trigger(self) -> None:
+        at_s = self.circuit.now()
         if self.acq.settings.source == "BUS":
             self.acq.trigger_now()
+        self.trigger_out.bus_trigger(at_s)
 
     def close(self) -> None:
         self.acq.close()

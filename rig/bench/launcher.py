@@ -22,6 +22,7 @@ from pathlib import Path
 from rig.bench.analyzer import AnalyzerDialect, PowerAnalyzer
 from rig.bench.comm_faults import CommFaultError, FaultDice, parse_comm_faults
 from rig.bench.control import BenchControl, ControlServer
+from rig.bench.dmm import Multimeter
 from rig.bench.fanout import FanoutError, SlotProcesses, child_arguments
 from rig.bench.faults import UNCORRECTABLE_ERROR_SCALE, UnknownFaultError, validate_fault_names
 from rig.bench.load import ResistanceDecade
@@ -38,7 +39,12 @@ FIRST_SERIAL_NUMBER = 123
 SERIAL_FORMAT = "SN{:06d}"
 KEY_HEX_CHARS = 16
 _PORTS_PER_SLOT = 2
-
+# --port-base: a slot's DMM (dmm layouts) on port_base + DMM_PORT_OFFSET + slot - 1, clear of the others.
+DMM_PORT_OFFSET = 1000
+# Where the voltmeter role is: on the analyzer's channel 2, or on a DMM of its own with the analyzer's
+# trigger output (digital port pin 1) wired to its external trigger input, or without that wire.
+LAYOUTS = ("analyzer", "dmm", "dmm-no-trigger")
+TRIGGER_PIN = 1
 
 def derived_seed(serial: str, seed: int, purpose: str) -> int:
     """A stable 63-bit seed for one purpose of one unit (hash, not Python's salted hash())."""
@@ -83,9 +89,12 @@ class BenchSlot:
     firmware: object = None
     port: object = None
     reboot: Callable[[], None] | None = None
+    dmm: Multimeter | None = None
+    dmm_server: ScpiServer | None = None
+    trigger_pin: int | None = None  # the analyzer's pin wired to the DMM's external trigger input
 
     def describe(self) -> dict:
-        return {
+        return {**self._describe_dmm(), **{
             "slot": self.slot,
             "analyzer": self.analyzer_server.resource,
             "load": self.load_server.resource,
@@ -96,7 +105,13 @@ class BenchSlot:
             "comm_faults": self.dice.rates,
             "analyzer_serial": self.analyzer.idn.split(",")[2],
             "load_serial": self.load.idn.split(",")[2],
-        }
+        }}
+
+    def _describe_dmm(self) -> dict:
+        if self.dmm is None or self.dmm_server is None:
+            return {}
+        return {"dmm": self.dmm_server.resource, "dmm_serial": self.dmm.idn.split(",")[2],
+                "trigger_pin": self.trigger_pin}
 
 
 class VirtualBench:
@@ -106,12 +121,16 @@ class VirtualBench:
                  faults: Iterable[str] = (), port_base: int | None = None,
                  with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1,
                  analyzer_dialect: AnalyzerDialect | None = None, unit_errors: UnitErrors | None = None,
-                 variant: BenchVariant | None = None) -> None:
+                 variant: BenchVariant | None = None, layout: str = "analyzer") -> None:
         """with_units=False: instruments and physics only, for tests that drive the circuit.
         comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot.
         analyzer_dialect: what every slot's analyzer refuses beyond instruments.md's list.
         unit_errors: every slot's unit gets these errors instead of ones drawn from its seed.
-        variant: the implementation details (rig.bench.variant) of every slot; None: the reference."""
+        variant: the implementation details (rig.bench.variant) of every slot; None: the reference.
+        layout: one of LAYOUTS: where the voltmeter role is."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+        self.layout = layout
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
         self._unit_errors = unit_errors
@@ -167,11 +186,21 @@ class VirtualBench:
         )
         parts.dice = FaultDice(self._comm_faults, derived_seed(serial, self.seed, "comm faults"))
         parts.analyzer_server.dice = parts.load_server.dice = parts.dice
+        if self.layout != "analyzer":
+            parts.dmm = Multimeter(circuit, f"MY{(instrument_seed + 3) % 10**8:08d}", instrument_seed + 3,
+                                   self.variant.instrument_error_extremity)
+            dmm_port = 0 if self.port_base is None else self.port_base + DMM_PORT_OFFSET + slot - 1
+            parts.dmm_server = ScpiServer(parts.dmm, port=dmm_port, dice=parts.dice)
+            if self.layout == "dmm":
+                parts.trigger_pin = TRIGGER_PIN
+                analyzer.trigger_out.wire(TRIGGER_PIN, parts.dmm.external_trigger)
         # Listed before anything starts, so that stop() after a failure cleans up what did.
         self.slots.append(parts)
         load.start()
         parts.analyzer_server.start()
         parts.load_server.start()
+        if parts.dmm_server is not None:
+            parts.dmm_server.start()
         if self.with_units:
             self._start_unit(parts)
 
@@ -210,8 +239,9 @@ class VirtualBench:
                 parts.firmware.stop()
             if parts.port is not None:
                 parts.port.close()
-            for server in (parts.analyzer_server, parts.load_server):
-                server.stop()
+            for server in (parts.analyzer_server, parts.load_server, parts.dmm_server):
+                if server is not None:
+                    server.stop()
             parts.analyzer.close()
             parts.load.close()
         self.slots = []
@@ -229,6 +259,7 @@ class VirtualBench:
             "slots": slots,
             "control": self.control.address if self.control is not None else None,
             "variant": self.variant.describe(),
+            "layout": self.layout,
         }
 
     def __enter__(self) -> VirtualBench:
@@ -257,6 +288,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="implementation variant of the bench (rig.bench.variant); 0: the reference")
     parser.add_argument("--station-out", type=Path, default=None, metavar="FILE",
                         help="write a station file (and FILE.keys.toml) describing this bench")
+    parser.add_argument("--layout", choices=LAYOUTS, default="analyzer",
+                        help="where the voltmeter role is: the analyzer's channel 2; a 34465A DMM of its own "
+                             "with the analyzer's trigger output wired to it (dmm) or without that wire")
     parser.add_argument("--analyzer-no-format", action="store_true",
                         help="the analyzers refuse FORMat (-113 Undefined header), as one without binary blocks")
     parser.add_argument("--analyzer-no-compound", action="store_true",
@@ -279,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
                                  comm_faults=args.comm_fault, first_slot=args.slot_number,
                                  analyzer_dialect=_analyzer_dialect(args), unit_errors=unit_errors,
-                                 variant=BenchVariant.from_seed(args.variant))
+                                 variant=BenchVariant.from_seed(args.variant), layout=args.layout)
     except (UnknownFaultError, CommFaultError, UnitErrorsError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return ExitCode.ERROR
@@ -319,7 +353,7 @@ def _fanout(args: argparse.Namespace) -> SlotProcesses:
     return SlotProcesses([
         child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base,
                         args.unit_errors, variant=args.variant)
-        + _analyzer_dialect(args).bench_options()
+        + _analyzer_dialect(args).bench_options() + ["--layout", args.layout]
         for k in range(args.slots)
     ])
 

@@ -35,7 +35,10 @@ def station_toml(description: dict, keys_path: Path, signing_key_path: Path | No
     lines.append("")
     for entry in description["slots"]:
         number = entry["slot"]
-        for role, model, serial_key in (("analyzer", "N6705C", "analyzer_serial"), ("load", "RDEC-1M", "load_serial")):
+        instruments = [("analyzer", "N6705C", "analyzer_serial"), ("load", "RDEC-1M", "load_serial")]
+        if "dmm" in entry:
+            instruments.append(("dmm", "34465A", "dmm_serial"))
+        for role, model, serial_key in instruments:
             lines += [
                 "[[instruments]]",
                 f"id = {_value(f'{role}{number}')}",
@@ -53,10 +56,16 @@ def station_toml(description: dict, keys_path: Path, signing_key_path: Path | No
             f"dut = {_value(entry['dut'])}",
             f"dut_serial = {_value(entry['serial'])}",
             f'ammeter = {{ instrument = "analyzer{number}", channel = 1 }}',
-            f'voltmeter = {{ instrument = "analyzer{number}", channel = 2 }}',
-            f'load = {{ instrument = "load{number}" }}',
-            "",
         ]
+        if "dmm" in entry:
+            # The dmm layouts: the voltmeter on the DMM; the trigger line when the bench wired one.
+            lines.append(f'voltmeter = {{ instrument = "dmm{number}" }}')
+            if entry.get("trigger_pin") is not None:
+                lines.append(f'trigger_line = {{ from = "analyzer{number}", pin = {entry["trigger_pin"]:d},'
+                             f' to = "dmm{number}" }}')
+        else:
+            lines.append(f'voltmeter = {{ instrument = "analyzer{number}", channel = 2 }}')
+        lines += [f'load = {{ instrument = "load{number}" }}', ""]
     return "\n".join(lines)
 
 

@@ -50,6 +50,10 @@ class Trace:
     pretrigger_points: int
     current_a: np.ndarray
     voltage_v: np.ndarray | None
+    # The voltage from another instrument (rig/instruments/paired.py): how it was put on this time
+    # base, and the half-width of that alignment's uncertainty (0: both from one acquisition).
+    alignment_method: str = "one instrument"
+    alignment_half_width_s: float = 0.0
 
     @property
     def time_s(self) -> np.ndarray:
@@ -62,6 +66,9 @@ def _channels(*numbers: int | None) -> str:
 
 class PowerAnalyzer(ScpiInstrument):
     SUPPORTED_MODELS = ("N6705C", "N6705B", "N6705A")
+    # rig.instruments.registry: its traces are the time base (digitizer) of both measuring roles.
+    ROLES = ("ammeter", "voltmeter", "digitizer")
+    MODELS = SUPPORTED_MODELS
 
     current_channel: int = 1
     voltage_channel: int | None = 2
@@ -261,6 +268,17 @@ class PowerAnalyzer(ScpiInstrument):
         except ValueError:
             raise InstrumentResponseError(self.name, command, shown_reply(reply.encode()),
                                           "not comma-separated numbers") from None
+
+    def enable_trigger_out(self, pin: int) -> None:
+        """A pin of the digital port as trigger output, driven by bus triggers (`*TRG`): the edge a
+        voltmeter's external trigger input starts on (N6705 guide: DIGital:PIN<n>:FUNCtion TOUTput,
+        DIGital:TOUTput:BUS ON). Not in instruments.md's list: needed only for a declared trigger line."""
+        self.write_all([f"DIGital:PIN{pin:d}:FUNCtion TOUTput", f"DIGital:PIN{pin:d}:POLarity POSitive",
+                        "DIGital:TOUTput:BUS ON"])
+
+    def bus_trigger(self) -> None:
+        """`*TRG`: triggers an acquisition armed on BUS, and the trigger output when enabled."""
+        self.write("*TRG")
 
     def safe_state(self) -> None:
         """A meter cannot hurt anyone; leave the ammeter on its high range so the next

@@ -17,6 +17,8 @@ _OFF_REPLIES = ("0", "OFF", "+0")
 
 class ResistanceLoad(ScpiInstrument):
     SUPPORTED_MODELS = ()
+    ROLES = ("load",)  # rig.instruments.registry: every model of kind "load" in the model table
+    KINDS = ("load",)
 
     def set_resistance_ohm(self, ohm: float) -> None:
         """Connect `ohm` and return once it has settled; math.inf opens the circuit."""

@@ -109,7 +109,8 @@ class AccuracySweep:
         ammeter_id = slot.station.slot(slot.number).ammeter.instrument
         self.figures = slot.station.figures(ammeter_id)
         self.current_meter = current_meter(self.figures, spec.setpoint.max_ma / MA_PER_A)
-        self.voltage_meter = voltage_meter(self.figures, spec.compliance.v_abs_max_v)
+        voltmeter_id = slot.station.slot(slot.number).voltmeter.instrument
+        self.voltage_meter = voltage_meter(slot.station.figures(voltmeter_id), spec.compliance.v_abs_max_v)
         load_id = slot.station.slot(slot.number).load.instrument
         self.load_figures = slot.station.figures(load_id)
         self.requirements = requirements(spec)

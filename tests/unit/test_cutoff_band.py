@@ -90,7 +90,8 @@ class _Quiet:
 def fake_context(rule: DecisionRule, points: list, dut: FakeDut) -> CutoffContext:
     analyzer = default_models()["N6705C"]
     station = SimpleNamespace(figures=lambda instrument: analyzer,
-                              slot=lambda number: SimpleNamespace(ammeter=SimpleNamespace(instrument="pa1")))
+                              slot=lambda number: SimpleNamespace(ammeter=SimpleNamespace(instrument="pa1"),
+                                                                  voltmeter=SimpleNamespace(instrument="pa1")))
     slot = SimpleNamespace(station=station, number=1, dut=dut, ammeter=_Quiet(), load=_Quiet(),
                            settle_after_setpoint_s=0.0, settle_after_load_s=0.0, make_safe=lambda: None)
     return CutoffContext(slot, SPEC, rule, points.append)

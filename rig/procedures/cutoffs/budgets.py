@@ -1,9 +1,18 @@
-"""Uncertainty budgets (GUM) of the figures read off a trace: times, levels, rates, voltages."""
+"""Uncertainty budgets (GUM) of the figures read off a trace: times, levels, rates, voltages.
+
+Traces whose voltage comes from another instrument than the current (rig/instruments/alignment.py)
+carry the alignment's half-width; it enters each budget that relates an instant on the voltage trace to
+the current trace (`alignment_components`): loss of contact (the output-off instant is read on the voltage,
+the contact loss on both), compliance recovery (the load step is read on the voltage, the re-ramp on the
+current: in time for the duration, through the soft-start slope for the size). Compliance voltage reads
+the highest voltage alone: no instant of the other trace, no alignment line.
+"""
 
 from __future__ import annotations
 
 import math
 
+from rig.instruments.analyzer import Trace
 from rig.metrology.uncertainty import (
     DIVISORS,
     NORMAL,
@@ -31,6 +40,16 @@ def edge_components(label: str, interval_s: float, level: float, slope_per_s: fl
         lines.append(rectangular(f"{label}: a level with no slope (instant known to the sample)",
                                  HALF * interval_s, "s"))
     return lines
+
+
+def alignment_components(trace: Trace, label: str, per_s: float = 1.0) -> list[Component]:
+    """The voltage trace's alignment onto the current trace's time base, for an instant read on the
+    voltage and related to the current (`per_s` turns seconds into the budget's unit: 1 for a time, a
+    slope for a level); none when both come from one acquisition."""
+    if trace.alignment_half_width_s == 0.0:
+        return []
+    return [rectangular(f"{label}: voltage trace aligned onto the current ({trace.alignment_method})",
+                        trace.alignment_half_width_s, "s", abs(per_s))]
 
 
 def interval_budget(quantity: str, *edges: list[Component]) -> Budget:

@@ -76,7 +76,7 @@ def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
     limit_v = ctx.spec.compliance.v_abs_max_v
     label = "open" if not math.isfinite(load_ohm) else f"{load_ohm:g}ohm"
     params = {"load_ohm": load_ohm, "setpoint_ma": setpoint_ma}
-    noise_v = ctx.figures.voltage_ranges[ctx.voltage_meter.range_name].noise_v_rms
+    noise_v = ctx.voltmeter_figures.voltage_ranges[ctx.voltage_meter.range_name].noise_v_rms
     result = CutoffResult()
     result.points.append(ctx.point(
         "compliance", f"compliance-voltage-{label}", params, peak_v, "V", nominal=None, lower=None, upper=limit_v,

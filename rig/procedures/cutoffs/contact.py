@@ -26,7 +26,7 @@ import numpy as np
 
 from rig.dut.errors import DutTimeout
 from rig.dut.protocol import IDLE_STATES, FaultCode, State
-from rig.procedures.cutoffs.budgets import edge_components, interval_budget
+from rig.procedures.cutoffs.budgets import alignment_components, edge_components, interval_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
     CutoffContext,
@@ -93,6 +93,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     loss_edge = edge_components("contact lost", interval_s, 0.0, float("inf"), ctx.current_meter)
     off_edge = edge_components("output off (voltage)", interval_s, off_level_v,
                                local_slope(t, v, t_off, SLOPE_HALF_WIDTH_S), ctx.voltage_meter)
+    off_edge += alignment_components(trace, "output off")  # read on the voltage, the loss on both
     off_level_ma = ctx.spec.overcurrent.off_level_ma
     result = CutoffResult()
     result.points.append(ctx.point(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rig.dut.errors import DutCommandError
 from rig.dut.protocol import TEST_RAMP_MAX_MA_PER_S, ErrorCode, Injection, Polarity, State
@@ -60,9 +60,11 @@ class CutoffContext:
     def __post_init__(self) -> None:
         station, number = self.slot.station, self.slot.number
         self.figures = station.figures(station.slot(number).ammeter.instrument)
+        # The voltmeter role's stated figures: the same instrument's, or a DMM's of its own.
+        self.voltmeter_figures = station.figures(station.slot(number).voltmeter.instrument)
         self.current_meter: MeterAccuracy = current_meter(self.figures, self.spec.setpoint.max_ma / MA_PER_A)
         self.low_current_meter: MeterAccuracy = current_meter(self.figures, self.spec.residual_current.max_ua / 1e6)
-        self.voltage_meter: MeterAccuracy = voltage_meter(self.figures, self.spec.compliance.v_abs_max_v)
+        self.voltage_meter: MeterAccuracy = voltage_meter(self.voltmeter_figures, self.spec.compliance.v_abs_max_v)
         self.requirements = requirements(self.spec)
 
     def point(self, key: str, name: str, parameters: dict, measured: float, unit: str, *,
@@ -116,7 +118,8 @@ def since_initiated(trace: Trace, recorded_s: float) -> Trace:
     """The trace without the pre-trigger samples older than `recorded_s` before the trigger."""
     drop = max(0, trace.pretrigger_points - math.floor(recorded_s / trace.interval_s))
     voltage = trace.voltage_v[drop:] if trace.voltage_v is not None else None
-    return Trace(trace.interval_s, trace.pretrigger_points - drop, trace.current_a[drop:], voltage)
+    return replace(trace, pretrigger_points=trace.pretrigger_points - drop, current_a=trace.current_a[drop:],
+                   voltage_v=voltage)
 
 
 def trace_summary(trace: Trace) -> dict:

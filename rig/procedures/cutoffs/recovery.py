@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from rig.metrology.uncertainty import NORMAL, Budget, Component, rectangular
-from rig.procedures.cutoffs.budgets import HALF, edge_components, interval_budget
+from rig.procedures.cutoffs.budgets import HALF, alignment_components, edge_components, interval_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
     CutoffContext,
@@ -92,9 +92,11 @@ def measure(ctx: CutoffContext) -> CutoffResult:
                   NORMAL, 1.0),
         Component("reference slope (fit standard error x time)", "A",
                   soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
+        *alignment_components(trace, "load step (reference start)", soft_start.slope),
     ))
     edges = edge_components("overshoot start", interval_s, 0.0, float("inf"), ctx.current_meter)
-    end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * interval_s, "s")]
+    end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * interval_s, "s"),
+                *alignment_components(trace, "load step (reference start)")]
     duration_budget = interval_budget("overshoot duration", edges, end_edge)
     result = CutoffResult()
     result.points.append(ctx.point(
