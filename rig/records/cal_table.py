@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rig.dut.calibration import PolarityCalibration, UnitCalibration
-from rig.procedures.calibrate import bound_violations
+from rig.dut.calibration import PolarityCalibration, UnitCalibration, bound_violations
 from rig.records.signing import UNSIGNED_NOTE, Signer, SigningKeyError, Verifier, load_verifier
 from rig.serial_numbers import SerialNumberError, serial_folder
 from rig.spec import ProductSpec
