@@ -26,7 +26,7 @@ from rig.procedures.cutoffs.context import (
     trace_summary,
 )
 from rig.procedures.cutoffs.step import BenchTimes, CutoffStep, one_case
-from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels, overshoot
+from rig.procedures.cutoffs.trace_analysis import LineFit, Overshoot, crossing_time, fit_between_levels, overshoot
 from rig.spec import ProductSpec
 from rig.trace_view import LimitLine, TimeMark, TraceView
 from rig.units import PERCENT
@@ -94,16 +94,7 @@ def judge(ctx: CutoffContext, trace: Trace) -> CutoffResult:
     found = overshoot(t[after], i_ma[after], reference[after], DETECT_FRACTION * spec.overshoot_max_ma)
     params = {"setpoint_ma": SETPOINT_MA, "from_ohm": HIGH_LOAD_OHM, "to_ohm": LOW_LOAD_OHM, "rate_ma_per_s": rate}
     summary = trace_summary(trace)
-    noise = soft_start.residual_sd
-    size_budget = Budget("overshoot above the soft-start ramp", "mA", (
-        rectangular(f"meter gain ({ctx.current_meter.range_name}) on the excess",
-                    ctx.current_meter.gain_pct / 100.0 * abs(found.peak), "mA"),
-        Component("sample noise (one sample)", "B", noise, "mA", NORMAL, 1.0),
-        Component("reference start level (mean before the step)", "A", noise / np.sqrt(before.sum()), "mA",
-                  NORMAL, 1.0),
-        Component("reference slope (fit standard error x time)", "A",
-                  soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
-    ))
+    size_budget = _size_budget(ctx, found, soft_start, int(before.sum()), t_step)
     edges = edge_components("overshoot start", interval_s, 0.0, float("inf"), ctx.current_meter)
     end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * interval_s, "s")]
     duration_budget = interval_budget("overshoot duration", edges, end_edge)
@@ -124,6 +115,22 @@ def judge(ctx: CutoffContext, trace: Trace) -> CutoffResult:
         marks=(TimeMark(t_step, "load step", t_step + spec.overshoot_max_s), TimeMark(found.peak_s, "peak excess")),
     ))
     return result
+
+
+def _size_budget(ctx: CutoffContext, found: Overshoot, soft_start: LineFit, before_samples: int,
+                 t_step: float) -> Budget:
+    """The overshoot's size: the meter on the excess, one sample's noise, and the reference ramp's start
+    level (a mean before the step) and slope (the soft start's fit)."""
+    noise = soft_start.residual_sd
+    return Budget("overshoot above the soft-start ramp", "mA", (
+        rectangular(f"meter gain ({ctx.current_meter.range_name}) on the excess",
+                    ctx.current_meter.gain_pct / 100.0 * abs(found.peak), "mA"),
+        Component("sample noise (one sample)", "B", noise, "mA", NORMAL, 1.0),
+        Component("reference start level (mean before the step)", "A", noise / np.sqrt(before_samples), "mA",
+                  NORMAL, 1.0),
+        Component("reference slope (fit standard error x time)", "A",
+                  soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
+    ))
 
 
 def measure(ctx: CutoffContext) -> CutoffResult:
