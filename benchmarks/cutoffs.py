@@ -1,8 +1,8 @@
 """Time of the whole cut-off suite on one unit against the floor the spec makes unavoidable.
 
 Two figures:
-- in-process (`run_suite`, also used by benchmarks/cycle.py): the suite's steps (rig/procedures/cutoffs/
-  suite.py, the test module's procedures and parameters) on an open slot, each ended as the test
+- in-process (`run_suite`, also used by benchmarks/cycle.py): the suite's declared steps (rig/procedures/
+  cutoffs/suite.py, which the test module parametrises from) on an open slot, each ended as the test
   fixture ends it, every point stored; the bench's start is not timed, nor the calibration the suite
   needs first (it judges a calibrated unit: printed on its own line).
 - under pytest (`pytest tests/hil/test_cutoffs.py` in a subprocess on a fresh virtual bench, as the line
@@ -12,8 +12,8 @@ Two figures:
 The floor is what a conforming unit and the bench's instruments need at the suite's own parameters: ramp
 times, detection windows and the timer, and around them the load switching, the session's requests at the
 line rate, the settling, the captures' windows after their trigger and the residual readings' integration;
-computed from the spec, the procedures' constants and the instrument models' stated figures (never typed
-here). Issue 4 asks for ratio <= 1.3.
+the sum of the suite's declared steps' floors (each step's `floor_s`: from the spec, the step's own
+constants and the instrument models' stated figures, never typed here). Issue 4 asks for ratio <= 1.3.
 
 Run: python benchmarks/cutoffs.py [--no-pytest]. The last line is `suite_s=… floor_s=… ratio=…` (the
 pytest figure; the in-process one with --no-pytest).
@@ -34,81 +34,43 @@ from pathlib import Path
 from floor import SET_EXCHANGE, serial_exchange_s
 
 from rig.calibration_run import CalibrationJob, calibrate_slot
-from rig.dut.protocol import TEST_RAMP_MAX_MA_PER_S
 from rig.metrology.decision import DecisionRule
-from rig.procedures.cutoffs import compliance_voltage, contact, overcurrent, ramp, recovery, residual, timer
-from rig.procedures.cutoffs.context import CutoffContext, end_session
-from rig.procedures.cutoffs.suite import suite_steps
+from rig.procedures.cutoffs.context import CutoffContext
+from rig.procedures.cutoffs.step import BenchTimes, SuiteStep
+from rig.procedures.cutoffs.suite import run_steps, suite_steps
 from rig.records.store import ResultsStore
 from rig.run_records import record_of
 from rig.slot import OpenSlot, open_slot
 from rig.spec import ProductSpec, load_spec
 from rig.station import ModelFigures, default_models
-from rig.units import MA_PER_A
 from rig.virtual_bench import VirtualBenchProcess
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = "tests/hil/test_cutoffs.py"
-SESSION_REQUESTS = 7  # POL, MODE, TIMER, TEST ON, TEST:RAMP (or RAMP), SET, START (context.start_session)
-END_REQUESTS = 2  # STATE?, STOP (slot.make_safe)
 DURATION_LINE = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+(\S+)")
 
 
-def floor_s(spec: ProductSpec, models: dict[str, ModelFigures] | None = None) -> dict[str, float]:
-    """What a conforming unit and the bench's instruments need at the suite's parameters, per part (s).
-
-    The behaviours the spec times (ramps, detection windows, the timer), then what every step needs
-    around them on the bench's stated figures: the load switched, the session's requests at the line
-    rate, the output settled, the captures' windows after their trigger, the residual readings'
-    integration. Nothing here is a host's processing time.
-    """
+def bench_times(models: dict[str, ModelFigures] | None = None) -> BenchTimes:
+    """The stated figures of the bench's instruments and the line rate that the steps' floors use."""
     models = models or default_models()
     dut, analyzer, load = models["IX-30"], models["N6705C"], models["RDEC-1M"]
-    rate_max = spec.ramp.rate_max_ma_per_s
-    compliance_ma = spec.compliance.v_max_nominal_v / recovery.HIGH_LOAD_OHM * MA_PER_A
-    per_event = spec.overcurrent.persist_s + spec.overcurrent.off_within_s
-    exchange_s = serial_exchange_s(dut, *SET_EXCHANGE)
-    load_switch_s = load.settle_s + load.command_latency_s
-    settle_s = dut.settle_s + analyzer.settle_s  # the slot's settle_after_setpoint_s
-    integration_s = analyzer.default_points * analyzer.default_interval_s
-    test_ramp_s = {  # set-up ramps at the fastest TEST:RAMP of the steps that wait for ON before measuring
-        "overcurrent": sum(s / TEST_RAMP_MAX_MA_PER_S for s in overcurrent.SETPOINTS_MA),
-        "loss_of_contact": contact.SETPOINT_MA / TEST_RAMP_MAX_MA_PER_S,
-        "residual": 2 * residual.SESSION_SETPOINT_MA / TEST_RAMP_MAX_MA_PER_S,
-    }
-    compliance_loads = spec.test_loads.all_ohms()
-    sessions = (len(overcurrent.SETPOINTS_MA) + 1 + 1 + len(ramp.rates(spec)) + len(compliance_loads) + 1
-                + len(residual.CONDITIONS) - 1)
-    steps = sessions + len(spec.test_loads.ohms)
-    return {
-        # The shortest session (its soft start runs inside it: the timer counts from START), then its
-        # soft stop.
-        "timer": timer.session_s(spec) + timer.SETPOINT_MA / rate_max,
-        # Up and down at every tested rate, to each test's plateau, and the plateau held to be seen.
-        "ramps": sum(2 * ramp.setpoint_for(spec, r) / r + ramp.PLATEAU_HOLD_S + ramp.POST_TRIGGER_S
-                     for r in ramp.rates(spec)),
-        # Soft start into compliance, held there, the re-ramp to the setpoint after the load step (then
-        # settled), and the soft stop that ends a (normal, not test-mode) session at the spec's fastest rate.
-        "recovery": compliance_ma / rate_max + recovery.COMPLIANCE_HOLD_S + load_switch_s
-        + (recovery.SETPOINT_MA - compliance_ma) / rate_max + recovery.SETTLED_S + recovery.SETPOINT_MA / rate_max,
-        "loss_of_contact": spec.loss_of_contact.persist_s + spec.loss_of_contact.off_within_s
-        + contact.POST_TRIGGER_S + 2 * (load_switch_s + dut.settle_s),
-        "overcurrent": len(overcurrent.SETPOINTS_MA) * (per_event + overcurrent.POST_TRIGGER_S),
-        # Each step's set-up (the load switched, POL, MODE, TIMER, TEST ON, TEST:RAMP or RAMP, SET, START)
-        # and end (STATE?, STOP, the load to its safe value); the fast set-up ramps and the settling.
-        "sessions": sessions * (load_switch_s + SESSION_REQUESTS * exchange_s)
-        + steps * (END_REQUESTS * exchange_s + load_switch_s)
-        + sum(test_ramp_s.values()) + (len(overcurrent.SETPOINTS_MA) + 1 + 2) * settle_s,
-        # Each capture: the fast ramp into compliance, the settling, compliance shown.
-        "compliance_voltage": sum(
-            compliance_voltage.capture_window_s(
-                compliance_voltage.setpoint_into(spec, load.max_power_w, ohm), settle_s)
-            for ohm in compliance_loads),
-        # Each reading: the output settled into the load, one integration (after a session: its soft
-        # stop; in FAULT: the runaway to the trip).
-        "residual": (len(spec.test_loads.ohms) + len(residual.CONDITIONS) - 1) * (dut.settle_s + integration_s)
-        + residual.SESSION_SETPOINT_MA / TEST_RAMP_MAX_MA_PER_S + per_event,
-    }
+    return BenchTimes(exchange_s=serial_exchange_s(dut, *SET_EXCHANGE),
+                      load_switch_s=load.settle_s + load.command_latency_s,
+                      settle_s=dut.settle_s + analyzer.settle_s,  # the slot's settle_after_setpoint_s
+                      dut_settle_s=dut.settle_s,
+                      integration_s=analyzer.default_points * analyzer.default_interval_s,
+                      load_max_power_w=load.max_power_w)
+
+
+def floor_s(spec: ProductSpec, models: dict[str, ModelFigures] | None = None) -> dict[str, float]:
+    """What a conforming unit and the bench's instruments need at the suite's parameters, per requirement
+    (s): the sum of the suite's declared steps' floors (each step's own `floor_s`). Nothing here is a
+    host's processing time."""
+    bench = bench_times(models)
+    floors: dict[str, float] = {}
+    for step in suite_steps(spec):
+        floors[step.requirement] = floors.get(step.requirement, 0.0) + step.floor_s(spec, bench)
+    return floors
 
 
 def run_suite(slot: OpenSlot, store: ResultsStore, spec: ProductSpec) -> tuple[float, float]:
@@ -127,13 +89,15 @@ def run_suite(slot: OpenSlot, store: ResultsStore, spec: ProductSpec) -> tuple[f
 
     ctx = CutoffContext(slot, spec, rule, sink)
     started = time.monotonic()
-    for step in suite_steps(spec):
-        step_started = time.monotonic()
-        try:
-            step.run(ctx)
-        finally:
-            end_session(ctx)
-        print(f"step {step.name}: {time.monotonic() - step_started:.2f} s")
+    step_started = started
+
+    def timed(step: SuiteStep, _result: object) -> None:
+        nonlocal step_started
+        now = time.monotonic()
+        print(f"step {step.name}: {now - step_started:.2f} s")
+        step_started = now
+
+    run_steps(ctx, suite_steps(spec), timed)
     suite = time.monotonic() - started
     verdict = "PASS" if all(p.decision.passed for p in points) else "FAIL"
     store.finish_run(run_id, status="finished", verdict=verdict, message=f"{len(points)} points")

@@ -322,8 +322,8 @@ def _calibrate(run: _Run) -> CalibrationOutcome:
     run.check_abort()  # no calibration write begins after a stop
     job.progress.phase("write", 1)
     try:
-        written = write_calibration(slot, fit.coefficients, job.keys, job.spec,
-                                    audit=AuditLog.for_station(job.calibrations_dir, job.station.name, job.signer),
+        audit = AuditLog.for_station(job.calibrations_dir, job.station.name, job.signer)
+        written = write_calibration(slot, fit.coefficients, job.keys, job.spec, audit=audit.append,
                                     operator=job.operator, run_id=run.run_id)
     except ReadbackMismatch as exc:  # also CalibrationNotPersisted: not kept over RESET
         _store_calibration(run, before, fit, written=True, readback_ok=False, notes=str(exc))

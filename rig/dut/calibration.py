@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import Any
 
 from rig.dut.errors import DutCommandError, DutError, DutFrameError
 from rig.dut.protocol import POLARITIES, Polarity
@@ -186,3 +187,23 @@ def _pol(pol: str) -> str:
     if key not in POLARITIES:
         raise ValueError(f"polarity {pol!r} is not POS or NEG")
     return key
+
+
+def bound_violations(cal: UnitCalibration, spec: ProductSpec) -> list[str]:
+    """The coefficients outside the protocol's bounds (the spec's calibration_bounds), each named."""
+    problems = []
+    for pol in POLARITIES:
+        c = cal.polarity(pol)
+        problems += [
+            f"{pol} {p}" for p in spec.calibration_bounds.violations(
+                dac_gain=c.dac_gain, dac_offset=c.dac_offset, adc_gain=c.adc_gain, adc_offset=c.adc_offset
+            )
+        ]
+    problems += spec.calibration_bounds.violations(v_gain=cal.v_gain, v_offset=cal.v_offset)
+    return problems
+
+
+def coefficients_record(cal: UnitCalibration) -> dict[str, Any]:
+    """A UnitCalibration as an audit entry keeps it (plain numbers, ISO date)."""
+    return {"POS": asdict(cal.pos), "NEG": asdict(cal.neg), "v_gain": cal.v_gain, "v_offset": cal.v_offset,
+            "date": cal.date.isoformat() if cal.date else None}

@@ -2,9 +2,9 @@
 
 Nothing out of bounds is ever sent: the whole set is checked before the first write, and the client
 checks each write again. The unlock key comes from the station's key source and is never shown.
-Every write is recorded in the station's audit log before it is sent, then its outcome (readback
-compared, write failed, lost in a reboot). A reboot during the writes is named: what was written
-but not saved is gone, and the run must not carry on as if the unit held it.
+Every write is recorded in the station's audit log (through the caller's hook) before it is sent,
+then its outcome (readback compared, write failed, lost in a reboot). A reboot during the writes is
+named: what was written but not saved is gone, and the run must not carry on as if the unit held it.
 
 A `CAL:SAVE` answered OK does not show that flash holds the calibration: `CAL?` reads the set in use,
 which a save that did not store still shows. So after the readback the unit is RESET (the only way
@@ -16,23 +16,28 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.dut.calibration import PolarityCalibration, UnitCalibration, bound_violations, coefficients_record
 from rig.dut.errors import UnitRebooted
 from rig.dut.protocol import POLARITIES, Polarity
 from rig.keys import KeySource
 from rig.procedures.characterise import RawPoint, as_arrays
 from rig.procedures.fit import DacFit, LineFit, fit_adc, fit_dac
-from rig.records.audit import AuditLog, coefficients_record
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
 
 # The readback must reproduce what was written to the precision of the written text (8 digits).
 READBACK_REL_TOL = 1e-6
 READBACK_ABS_TOL = 1e-9
+
+# Where the audit entries of a write go: called as hook(event, **fields), before the write is sent and
+# after each outcome; the caller owns the log (e.g. `AuditLog.append`, rig/records/audit.py).
+AuditHook = Callable[..., Any]
 
 
 class CalibrationRefused(RuntimeError):
@@ -86,19 +91,6 @@ def fit_calibration(points: list[RawPoint], spec: ProductSpec, day: dt.date) -> 
     return CalibrationFit(coefficients, dac, adc, vadc)
 
 
-def bound_violations(cal: UnitCalibration, spec: ProductSpec) -> list[str]:
-    problems = []
-    for pol in POLARITIES:
-        c = cal.polarity(pol)
-        problems += [
-            f"{pol} {p}" for p in spec.calibration_bounds.violations(
-                dac_gain=c.dac_gain, dac_offset=c.dac_offset, adc_gain=c.adc_gain, adc_offset=c.adc_offset
-            )
-        ]
-    problems += spec.calibration_bounds.violations(v_gain=cal.v_gain, v_offset=cal.v_offset)
-    return problems
-
-
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=READBACK_REL_TOL, abs_tol=READBACK_ABS_TOL)
 
@@ -124,11 +116,11 @@ class CalibrationLost(UnitRebooted):
 
 def write_calibration(
     slot: OpenSlot, cal: UnitCalibration, keys: KeySource, spec: ProductSpec, *,
-    audit: AuditLog | None = None, operator: str = "unknown", run_id: int | None = None,
+    audit: AuditHook | None = None, operator: str = "unknown", run_id: int | None = None,
 ) -> UnitCalibration:
     """Unlock, write every coefficient, save with the date, lock, read back and compare; then RESET
     the unit, re-arm its watchdog and compare what it kept (CalibrationNotPersisted if it did not).
-    Returns what the unit holds after the reset. With an audit log: the intended write (old and new
+    Returns what the unit holds after the reset. With an audit hook: the intended write (old and new
     coefficients) is recorded before anything is sent, then the readback's outcome and the reset's."""
     problems = bound_violations(cal, spec)
     if problems:
@@ -207,17 +199,17 @@ def _send_calibration(slot: OpenSlot, cal: UnitCalibration, key: str, progress: 
 class _Audit:
     """The audit entries of one calibration write (nothing when no log is given)."""
 
-    def __init__(self, log: AuditLog | None, slot: OpenSlot, operator: str, run_id: int | None) -> None:
+    def __init__(self, log: AuditHook | None, slot: OpenSlot, operator: str, run_id: int | None) -> None:
         self.log = log
         self.common = {"station": slot.station.name, "slot": slot.number, "operator": operator,
                        "serial": slot.dut.identity.serial, "run_id": run_id}
 
     def intent(self, old: UnitCalibration | None, new: UnitCalibration) -> None:
         if self.log is not None:
-            self.log.append("calibration write", **self.common,
+            self.log("calibration write", **self.common,
                             old=coefficients_record(old) if old is not None else None, new=coefficients_record(new))
 
     def outcome(self, result: str, detail: str, read: UnitCalibration | None = None) -> None:
         if self.log is not None:
-            self.log.append("calibration result", **self.common, result=result, detail=detail,
+            self.log("calibration result", **self.common, result=result, detail=detail,
                             readback=coefficients_record(read) if read is not None else None)

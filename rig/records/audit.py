@@ -20,7 +20,7 @@ import fcntl
 import json
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +44,6 @@ class AuditEntry:
     seq: int
     line: int
     record: dict[str, Any]
-
-
-def coefficients_record(cal: Any) -> dict[str, Any]:
-    """A UnitCalibration as an audit entry keeps it (plain numbers, ISO date)."""
-    return {"POS": asdict(cal.pos), "NEG": asdict(cal.neg), "v_gain": cal.v_gain, "v_offset": cal.v_offset,
-            "date": cal.date.isoformat() if cal.date else None}
 
 
 def _entry_hash(record: dict[str, Any]) -> str:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.dut.calibration import PolarityCalibration, UnitCalibration, bound_violations
 from rig.dut.protocol import POLARITIES
-from rig.procedures.calibrate import bound_violations
 from rig.records.digest import canonical_sha256
 from rig.records.signing import UNSIGNED_NOTE, Signer, SigningKeyError, Verifier, load_verifier
 from rig.serial_numbers import SerialNumberError, serial_folder

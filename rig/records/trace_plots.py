@@ -1,4 +1,5 @@
-"""A digitized trace drawn with the limits it is judged against (the cut-off suites' report figures).
+"""A digitized trace drawn with the limits it is judged against (the cut-off suites' report figures), from
+what the step's judge declared of it (rig/trace_view.py).
 
 Object API with the Agg canvas, no pyplot (see plots.py): safe for parallel slots and headless runs.
 """
@@ -6,11 +7,12 @@ Object API with the Agg canvas, no pyplot (see plots.py): safe for parallel slot
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from rig.trace_view import TraceView
 
 PNG_DPI = 90
 FIGURE_SIZE_IN = (9.0, 3.6)
@@ -23,41 +25,7 @@ MS_PER_S = 1000.0
 MARGINS = {"left": 0.07, "right": 0.92, "bottom": 0.14, "top": 0.90}
 
 
-@dataclass(frozen=True)
-class LimitLine:
-    """A horizontal limit on one of the trace's quantities ("current" in mA or "voltage" in V)."""
-
-    value: float
-    label: str
-    quantity: str = "current"
-
-
-@dataclass(frozen=True)
-class TimeMark:
-    """A vertical marker (an instant found by the analysis), or a span when `until_s` is given
-    (e.g. the time allowed by a limit, drawn from the instant it counts from)."""
-
-    at_s: float
-    label: str
-    until_s: float | None = None
-
-
-@dataclass(frozen=True)
-class TracePlot:
-    """What a report shows of one capture: the samples, and the limits and instants that judge it."""
-
-    title: str
-    time_s: np.ndarray
-    current_ma: np.ndarray
-    voltage_v: np.ndarray | None = None
-    limits: tuple[LimitLine, ...] = ()
-    marks: tuple[TimeMark, ...] = ()
-    reference_ma: np.ndarray | None = None  # e.g. the ramp the current is judged against
-    show_voltage: bool = False
-    extra: dict = field(default_factory=dict)
-
-
-def trace_figure(plot: TracePlot) -> Figure:
+def trace_figure(plot: TraceView) -> Figure:
     figure = Figure(figsize=FIGURE_SIZE_IN)
     FigureCanvasAgg(figure)
     axis = figure.add_subplot(1, 1, 1)
@@ -92,7 +60,7 @@ def trace_figure(plot: TracePlot) -> Figure:
     return figure
 
 
-def trace_png(plot: TracePlot) -> bytes:
+def trace_png(plot: TraceView) -> bytes:
     buffer = io.BytesIO()
     trace_figure(plot).savefig(buffer, format="png", dpi=PNG_DPI)
     return buffer.getvalue()

@@ -119,7 +119,7 @@ def _results(log: AuditLog) -> list[str]:
 
 
 def _write(slot: OpenSlot, log: AuditLog) -> UnitCalibration:
-    return write_calibration(slot, NEW, KeySource(table={"SN000123": KEY}), SPEC, audit=log, run_id=7)
+    return write_calibration(slot, NEW, KeySource(table={"SN000123": KEY}), SPEC, audit=log.append, run_id=7)
 
 
 def test_a_kept_calibration_is_read_back_after_one_reset_and_the_watchdog_rearmed(slot_with, tmp_path) -> None:

@@ -4,10 +4,12 @@ test load and open circuit, from the start of a session through its entry into c
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from rig.dut.protocol import TEST_RAMP_MAX_MA_PER_S
+from rig.instruments.analyzer import Trace
 from rig.procedures.cutoffs.budgets import reading_peak_budget
 from rig.procedures.cutoffs.context import (
     CutoffContext,
@@ -16,8 +18,9 @@ from rig.procedures.cutoffs.context import (
     start_session,
     trace_summary,
 )
-from rig.records.trace_plots import LimitLine, TracePlot
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep, load_label
 from rig.spec import ProductSpec
+from rig.trace_view import LimitLine, TraceView
 from rig.units import MA_PER_A
 
 INTERVAL_S = 100e-6
@@ -58,7 +61,15 @@ def capture_window_s(setpoint_ma: float, settle_after_setpoint_s: float) -> floa
     return setpoint_ma / TEST_RAMP_MAX_MA_PER_S + settle_after_setpoint_s + COMPLIANCE_SHOWN_S
 
 
-def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
+@dataclass(frozen=True)
+class Capture:
+    load_ohm: float
+    setpoint_ma: float
+    trace: Trace
+
+
+def act(ctx: CutoffContext, load_ohm: float) -> Capture:
+    """A session into the load at the fastest test ramp, captured from before its start into compliance."""
     interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     setpoint_ma = setpoint_for(ctx, load_ohm)
     analyzer = ctx.slot.ammeter
@@ -71,10 +82,15 @@ def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
         trace = analyzer.fetch_trace()
     finally:
         end_session(ctx)
+    return Capture(load_ohm, setpoint_ma, trace)
+
+
+def judge(ctx: CutoffContext, capture: Capture) -> CutoffResult:
+    load_ohm, setpoint_ma, trace = capture.load_ohm, capture.setpoint_ma, capture.trace
     v = np.abs(trace.voltage_v)
     peak_v = float(np.max(v))
     limit_v = ctx.spec.compliance.v_abs_max_v
-    label = "open" if not math.isfinite(load_ohm) else f"{load_ohm:g}ohm"
+    label = load_label(load_ohm)
     params = {"load_ohm": load_ohm, "setpoint_ma": setpoint_ma}
     noise_v = ctx.voltmeter_figures.voltage_ranges[ctx.voltage_meter.range_name].noise_v_rms
     result = CutoffResult()
@@ -82,9 +98,23 @@ def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
         "compliance", f"compliance-voltage-{label}", params, peak_v, "V", nominal=None, lower=None, upper=limit_v,
         budget=reading_peak_budget("highest output voltage", peak_v, ctx.voltage_meter, noise_v),
         trace=trace_summary(trace)))
-    result.plots.append(TracePlot(
+    result.plots.append(TraceView(
         f"Output voltage into {label} at {setpoint_ma:g} mA: highest {peak_v:.2f} V (limit {limit_v:g} V)",
         trace.time_s, trace.current_a * MA_PER_A, voltage_v=v, show_voltage=True,
         limits=(LimitLine(limit_v, f"limit {limit_v:g} V", "voltage"),),
     ))
     return result
+
+
+def measure(ctx: CutoffContext, load_ohm: float) -> CutoffResult:
+    return judge(ctx, act(ctx, load_ohm))
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes, load_ohm: float) -> float:
+    """The session and the capture: the fast ramp into compliance, the settling, compliance shown."""
+    return bench.session_s + capture_window_s(setpoint_into(spec, bench.load_max_power_w, load_ohm), bench.settle_s)
+
+
+STEP = CutoffStep("compliance_voltage", "compliance",
+                  lambda spec: [{"load_ohm": ohm} for ohm in spec.test_loads.all_ohms()], act, judge, floor_s,
+                  label=load_label)

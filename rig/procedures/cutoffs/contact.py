@@ -21,14 +21,17 @@ the open circuit takes both far past their bands.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from rig.dut.errors import DutTimeout
 from rig.dut.protocol import IDLE_STATES, FaultCode, State
+from rig.instruments.analyzer import Trace
 from rig.procedures.cutoffs.budgets import alignment_components, edge_components, interval_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
+    TEST_RAMP_MAX_MA_PER_S,
     CutoffContext,
     CutoffResult,
     RigTriggeredCapture,
@@ -37,8 +40,10 @@ from rig.procedures.cutoffs.context import (
     trace_summary,
     wait_for_state,
 )
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep, one_case
 from rig.procedures.cutoffs.trace_analysis import crossing_time, local_slope
-from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
+from rig.spec import ProductSpec
+from rig.trace_view import LimitLine, TimeMark, TraceView
 
 LOAD_OHM = 2000.0
 SETPOINT_MA = 5.0
@@ -54,12 +59,25 @@ POST_TRIGGER_S = 0.010
 SLOPE_HALF_WIDTH_S = 0.002
 
 
-def measure(ctx: CutoffContext) -> CutoffResult:
+@dataclass(frozen=True)
+class Capture:
+    """The trace around the contact loss, and what the unit did after it."""
+
+    trace: Trace
+    code: int
+    fault_name: str
+    off_on_return_ma: float
+    cleared: bool
+    off_after_clear_ma: float
+    state_after_clear: str
+
+
+def act(ctx: CutoffContext) -> Capture:
+    """A session into the load, the load opened, the trace captured to the fault; then the load back
+    and CLEAR, the output read each time."""
     interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     spec = ctx.spec.loss_of_contact
     limit_s = spec.persist_s + spec.off_within_s
-    off_level_v = ctx.spec.overcurrent.off_level_ma / MA_PER_A * max(ctx.spec.test_loads.ohms)
-    params = {"setpoint_ma": SETPOINT_MA, "load_ohm": LOAD_OHM}
     analyzer, dut, load = ctx.slot.ammeter, ctx.slot.dut, ctx.slot.load
     # Triggered by the rig once the unit reports the fault (or the window has passed without one): the
     # capture lasts as long as the unit takes.
@@ -85,6 +103,16 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         state_after_clear = wait_for_state(ctx, IDLE_STATES, 0.0)
     finally:
         end_session(ctx)
+    return Capture(trace, code, fault_name, off_on_return_ma, cleared, off_after_clear_ma, state_after_clear)
+
+
+def judge(ctx: CutoffContext, capture: Capture) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
+    spec = ctx.spec.loss_of_contact
+    limit_s = spec.persist_s + spec.off_within_s
+    off_level_v = ctx.spec.overcurrent.off_level_ma / MA_PER_A * max(ctx.spec.test_loads.ohms)
+    params = {"setpoint_ma": SETPOINT_MA, "load_ohm": LOAD_OHM}
+    trace = capture.trace
     t, v = trace.time_s, np.abs(trace.voltage_v)
     t_loss = _condition_met_by(ctx, t, trace.current_a * MA_PER_A, v)
     t_high = t[int(np.argmax(v))]
@@ -100,15 +128,18 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         "loss_of_contact", "loss-of-contact-off-time", params, off_s, "s", nominal=None, lower=None, upper=limit_s,
         budget=interval_budget("contact loss to output off", loss_edge, off_edge), trace=trace_summary(trace)))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-latched", params,
-                                   code == FaultCode.LOSS_OF_CONTACT, f"FAULT? {code} {fault_name}"))
+                                   capture.code == FaultCode.LOSS_OF_CONTACT,
+                                   f"FAULT? {capture.code} {capture.fault_name}"))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-off-when-contact-returns", params,
-                                   off_on_return_ma < off_level_ma,
-                                   f"{off_on_return_ma:.4f} mA with the load back (off below {off_level_ma:g} mA)"))
+                                   capture.off_on_return_ma < off_level_ma,
+                                   f"{capture.off_on_return_ma:.4f} mA with the load back "
+                                   f"(off below {off_level_ma:g} mA)"))
     result.points.append(ctx.check("loss_of_contact", "loss-of-contact-no-restart-on-clear", params,
-                                   cleared and off_after_clear_ma < off_level_ma
-                                   and state_after_clear in IDLE_STATES,
-                                   f"after CLEAR: {off_after_clear_ma:.4f} mA, state {state_after_clear}"))
-    result.plots.append(TracePlot(
+                                   capture.cleared and capture.off_after_clear_ma < off_level_ma
+                                   and capture.state_after_clear in IDLE_STATES,
+                                   f"after CLEAR: {capture.off_after_clear_ma:.4f} mA, "
+                                   f"state {capture.state_after_clear}"))
+    result.plots.append(TraceView(
         f"Loss of contact at {SETPOINT_MA:g} mA, {LOAD_OHM:g} ohm opened: output off after {off_s * 1e3:.0f} ms "
         f"(limit {limit_s * 1e3:g} ms)",
         t, trace.current_a * MA_PER_A, voltage_v=v, show_voltage=True,
@@ -118,6 +149,18 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         marks=(TimeMark(t_loss, "condition met by", t_loss + limit_s), TimeMark(t_off, "output off")),
     ))
     return result
+
+
+def measure(ctx: CutoffContext) -> CutoffResult:
+    return judge(ctx, act(ctx))
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes) -> float:
+    """The session, its fast set-up ramp and settling, the spec's detection and switch-off, the capture
+    after the trip, and the load switched back and settled twice (back, then after CLEAR)."""
+    return (bench.session_s + SETPOINT_MA / TEST_RAMP_MAX_MA_PER_S + bench.settle_s
+            + spec.loss_of_contact.persist_s + spec.loss_of_contact.off_within_s + POST_TRIGGER_S
+            + 2 * (bench.load_switch_s + bench.dut_settle_s))
 
 
 def _clear(ctx: CutoffContext) -> bool:
@@ -136,3 +179,6 @@ def _condition_met_by(ctx: CutoffContext, t: np.ndarray, i_ma: np.ndarray, v: np
     if np.isnan(current_by_s) or np.isnan(voltage_by_s):
         return float("nan")  # the unit should not have seen loss of contact at all
     return max(current_by_s, voltage_by_s)
+
+
+STEP = CutoffStep("loss_of_contact", "loss_of_contact", one_case, act, judge, floor_s)

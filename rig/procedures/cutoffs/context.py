@@ -16,9 +16,9 @@ from rig.metrology.uncertainty import Budget, MeterAccuracy
 from rig.procedures.accuracy import current_meter, voltage_meter
 from rig.procedures.cutoffs.trace_analysis import downsample
 from rig.procedures.points import MeasuredPoint, PointSink, Requirement, make_point
-from rig.records.trace_plots import TracePlot
 from rig.slot import OpenSlot
 from rig.spec import ProductSpec
+from rig.trace_view import TraceView
 from rig.units import MA_PER_A
 
 POLL_S = 0.005
@@ -47,7 +47,7 @@ class CutoffResult:
     """The points of one procedure (already handed to the sink) and the traces that show them."""
 
     points: list[MeasuredPoint] = field(default_factory=list)
-    plots: list[TracePlot] = field(default_factory=list)
+    plots: list[TraceView] = field(default_factory=list)
 
 
 @dataclass

@@ -40,13 +40,17 @@ the suite calibrates a unit whose calibration was never saved first (fixtures/tr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from rig.dut.errors import DutTimeout
 from rig.dut.protocol import FaultCode, Injection, State
+from rig.instruments.analyzer import Trace
 from rig.procedures.cutoffs.budgets import edge_components, interval_budget, level_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
+    TEST_RAMP_MAX_MA_PER_S,
     CutoffContext,
     CutoffResult,
     RigTriggeredCapture,
@@ -55,9 +59,11 @@ from rig.procedures.cutoffs.context import (
     start_session,
     trace_summary,
 )
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep
 from rig.procedures.cutoffs.trace_analysis import TripInstants, local_slope, trip_instants, value_at
 from rig.procedures.points import MeasuredPoint
-from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
+from rig.spec import ProductSpec
+from rig.trace_view import LimitLine, TimeMark, TraceView
 
 # Low, middle and high setpoints: the relative threshold (+0.5 mA, then 1.10 x) and a threshold near
 # the absolute one.
@@ -77,12 +83,23 @@ POST_TRIGGER_S = 0.010
 SLOPE_HALF_WIDTH_S = 0.0005
 
 
-def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
+@dataclass(frozen=True)
+class Capture:
+    """What one runaway left: the trace, and what the unit said of its fault."""
+
+    setpoint_ma: float
+    trace: Trace
+    event: str  # the !FAULT event's body, "" when none came
+    code: int
+    fault_name: str
+    state: str
+    clear_refused: bool
+
+
+def act(ctx: CutoffContext, setpoint_ma: float) -> Capture:
+    """A session at the setpoint, the runaway injected, the trace captured around the trip."""
     interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     spec = ctx.spec.overcurrent
-    threshold_ma = spec.threshold_ma(setpoint_ma)
-    params = {"setpoint_ma": setpoint_ma, "load_ohm": LOAD_OHM, "threshold_ma": threshold_ma}
-    name = f"overcurrent-{setpoint_ma:g}mA"
     dut = ctx.slot.dut
     # Triggered by the rig once the unit reports the fault (or the window has passed without one): the
     # capture lasts as long as the unit takes to trip, and a slow trip is measured, not lost.
@@ -103,19 +120,28 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
         refused = clear_refused(ctx)
     finally:
         end_session(ctx)
+    return Capture(setpoint_ma, trace, event, code, fault_name, state, refused)
+
+
+def judge(ctx: CutoffContext, capture: Capture) -> CutoffResult:
+    setpoint_ma, trace = capture.setpoint_ma, capture.trace
+    spec = ctx.spec.overcurrent
+    params = {"setpoint_ma": setpoint_ma, "load_ohm": LOAD_OHM, "threshold_ma": spec.threshold_ma(setpoint_ma)}
+    name = f"overcurrent-{setpoint_ma:g}mA"
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A
     result = CutoffResult()
     points, figures = judge_trace(ctx, name, params, setpoint_ma, t, i_ma, trace_summary(trace))
     result.points += points
+    code, state, event = capture.code, capture.state, capture.event
     latched = (code == FaultCode.OVERCURRENT and state == State.FAULT
                and event.startswith(f"!FAULT {FaultCode.OVERCURRENT}"))
     result.points.append(ctx.check("overcurrent", f"{name}-latched", params, latched,
-                                   f"fault latched and reported: FAULT? {code} {fault_name}, state {state}, "
+                                   f"fault latched and reported: FAULT? {code} {capture.fault_name}, state {state}, "
                                    f"event {event or 'none'}"))
-    result.points.append(ctx.check("overcurrent", f"{name}-clear-refused", params, refused,
+    result.points.append(ctx.check("overcurrent", f"{name}-clear-refused", params, capture.clear_refused,
                                    "CLEAR refused (ERR 6) while the runaway persists"))
     low_ma, high_ma = ctx.spec.overcurrent_trip_band_ma(setpoint_ma)
-    result.plots.append(TracePlot(
+    result.plots.append(TraceView(
         f"Over-current cut-off, setpoint {setpoint_ma:g} mA into {LOAD_OHM:g} ohm: "
         f"{figures.cutoff_s * 1e3:.1f} ms (limit {spec.off_within_s * 1e3:g} ms)",
         t, i_ma,
@@ -126,6 +152,18 @@ def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
                TimeMark(figures.off_s, "output off"), TimeMark(figures.trip_s - spec.persist_s, "trip level")),
     ))
     return result
+
+
+def measure(ctx: CutoffContext, setpoint_ma: float) -> CutoffResult:
+    return judge(ctx, act(ctx, setpoint_ma))
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes, setpoint_ma: float) -> float:
+    """The session, its fast set-up ramp and settling, then the spec's persistence and switch-off and
+    the capture after the trip."""
+    per_event = spec.overcurrent.persist_s + spec.overcurrent.off_within_s
+    return (bench.session_s + setpoint_ma / TEST_RAMP_MAX_MA_PER_S + bench.settle_s
+            + per_event + POST_TRIGGER_S)
 
 
 def judge_trace(ctx: CutoffContext, name: str, params: dict, setpoint_ma: float, t: np.ndarray,
@@ -155,3 +193,7 @@ def judge_trace(ctx: CutoffContext, name: str, params: dict, setpoint_ma: float,
         lower=band[0], upper=None,
         budget=level_budget("trip level", band[0], ctx.current_meter, interval_s, slope), raw=raw)
     return [cutoff, level], figures
+
+
+STEP = CutoffStep("overcurrent", "overcurrent", lambda spec: [{"setpoint_ma": s} for s in SETPOINTS_MA],
+                  act, judge, floor_s, label=lambda setpoint_ma: f"{setpoint_ma:g}mA")

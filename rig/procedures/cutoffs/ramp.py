@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from rig.dut.protocol import IDLE_STATES, State
+from rig.instruments.analyzer import Trace
 from rig.procedures.cutoffs.budgets import rate_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
@@ -28,9 +30,10 @@ from rig.procedures.cutoffs.context import (
     trace_summary,
     wait_for_state,
 )
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep
 from rig.procedures.cutoffs.trace_analysis import fit_between_levels
-from rig.records.trace_plots import LimitLine, TracePlot
 from rig.spec import ProductSpec
+from rig.trace_view import LimitLine, TraceView
 from rig.units import PERCENT
 
 LOAD_OHM = 1000.0
@@ -83,7 +86,15 @@ def capture_s(spec: ProductSpec, rate_ma_per_s: float) -> float:
     return PRETRIGGER_S + 2 * ramp_s * (1 + spec.ramp.tolerance_pct / PERCENT) + PLATEAU_HOLD_S + STATE_MARGIN_S
 
 
-def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
+@dataclass(frozen=True)
+class Capture:
+    rate_ma_per_s: float
+    setpoint_ma: float
+    trace: Trace
+
+
+def act(ctx: CutoffContext, rate_ma_per_s: float) -> Capture:
+    """A session ramped up to its plateau and down again at the rate, captured whole."""
     interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     setpoint_ma = setpoint_for(ctx.spec, rate_ma_per_s)
     ramp_s = setpoint_ma / rate_ma_per_s
@@ -108,6 +119,11 @@ def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
         trace = capture.trigger_and_fetch()
     finally:
         end_session(ctx)
+    return Capture(rate_ma_per_s, setpoint_ma, trace)
+
+
+def judge(ctx: CutoffContext, capture: Capture) -> CutoffResult:
+    rate_ma_per_s, setpoint_ma, trace = capture.rate_ma_per_s, capture.setpoint_ma, capture.trace
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A
     plateau_ma = float(np.max(np.convolve(i_ma, np.ones(SMOOTH_SAMPLES) / SMOOTH_SAMPLES, mode="same")))
     low, high = fit_low_ma(ctx.spec), FIT_HIGH_FRACTION * plateau_ma
@@ -125,10 +141,25 @@ def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
             budget=rate_budget(fit, ctx.current_meter), trace=summary,
             raw={"fit_points": fit.points, "residual_sd_ma": fit.residual_sd}))
     reference = np.clip(np.minimum(up.at(t), down.at(t)), 0.0, None)
-    result.plots.append(TracePlot(
+    result.plots.append(TraceView(
         f"Ramp at {rate_ma_per_s:g} mA/s: up {up.slope:.3f}, down {-down.slope:.3f} mA/s "
         f"(limits ±{ctx.spec.ramp.tolerance_pct:g} %)",
         t, i_ma, reference_ma=reference,
         limits=(LimitLine(low, "fit from"), LimitLine(high, "fit to")),
     ))
     return result
+
+
+def measure(ctx: CutoffContext, rate_ma_per_s: float) -> CutoffResult:
+    return judge(ctx, act(ctx, rate_ma_per_s))
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes, rate_ma_per_s: float) -> float:
+    """The session; up and down at the rate to the plateau, the plateau held to be seen, the capture
+    after the soft stop."""
+    return (bench.session_s + 2 * setpoint_for(spec, rate_ma_per_s) / rate_ma_per_s + PLATEAU_HOLD_S
+            + POST_TRIGGER_S)
+
+
+STEP = CutoffStep("ramp", "ramp", lambda spec: [{"rate_ma_per_s": r} for r in rates(spec)], act, judge, floor_s,
+                  label=lambda rate_ma_per_s: f"{rate_ma_per_s:g}mA_s")

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from rig.instruments.analyzer import Trace
 from rig.metrology.uncertainty import NORMAL, Budget, Component, rectangular
 from rig.procedures.cutoffs.budgets import HALF, alignment_components, edge_components, interval_budget
 from rig.procedures.cutoffs.context import (
@@ -24,8 +25,10 @@ from rig.procedures.cutoffs.context import (
     start_session,
     trace_summary,
 )
-from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels, overshoot
-from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep, one_case
+from rig.procedures.cutoffs.trace_analysis import LineFit, Overshoot, crossing_time, fit_between_levels, overshoot
+from rig.spec import ProductSpec
+from rig.trace_view import LimitLine, TimeMark, TraceView
 from rig.units import PERCENT
 
 SETPOINT_MA = 4.0
@@ -49,12 +52,12 @@ STEP_VOLTAGE_FRACTION = 0.5
 BEFORE_STEP_S = 0.010
 
 
-def measure(ctx: CutoffContext) -> CutoffResult:
+def act(ctx: CutoffContext) -> Trace:
+    """A session into compliance on the high load, then the load stepped down; the trace around both."""
     interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
-    spec = ctx.spec.compliance_recovery
     rate = ctx.spec.ramp.rate_max_ma_per_s
     slowest = rate / (1 + ctx.spec.ramp.tolerance_pct / PERCENT)
-    compliance_ma = ctx.spec.compliance.v_max_nominal_v / HIGH_LOAD_OHM * MA_PER_A
+    compliance_ma = _compliance_ma(ctx.spec)
     before_s = PRETRIGGER_S + compliance_ma / slowest + COMPLIANCE_HOLD_S + LATE_STEP_MARGIN_S
     capture = RigTriggeredCapture(ctx.slot.ammeter, interval_s, before_s,
                                   (SETPOINT_MA - compliance_ma) / slowest + SETTLED_S)
@@ -67,6 +70,14 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         trace = capture.trigger_and_fetch()
     finally:
         end_session(ctx)
+    return trace
+
+
+def judge(ctx: CutoffContext, trace: Trace) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
+    spec = ctx.spec.compliance_recovery
+    rate = ctx.spec.ramp.rate_max_ma_per_s
+    compliance_ma = _compliance_ma(ctx.spec)
     t, i_ma, v = trace.time_s, trace.current_a * MA_PER_A, np.abs(trace.voltage_v)
     # From the lowest specified setpoint, as the ramp suite fits (an output offset steps below it).
     soft_start = fit_between_levels(t, i_ma, ctx.spec.dc_accuracy.setpoint_min_ma, FIT_HIGH_FRACTION * compliance_ma,
@@ -83,17 +94,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     found = overshoot(t[after], i_ma[after], reference[after], DETECT_FRACTION * spec.overshoot_max_ma)
     params = {"setpoint_ma": SETPOINT_MA, "from_ohm": HIGH_LOAD_OHM, "to_ohm": LOW_LOAD_OHM, "rate_ma_per_s": rate}
     summary = trace_summary(trace)
-    noise = soft_start.residual_sd
-    size_budget = Budget("overshoot above the soft-start ramp", "mA", (
-        rectangular(f"meter gain ({ctx.current_meter.range_name}) on the excess",
-                    ctx.current_meter.gain_pct / 100.0 * abs(found.peak), "mA"),
-        Component("sample noise (one sample)", "B", noise, "mA", NORMAL, 1.0),
-        Component("reference start level (mean before the step)", "A", noise / np.sqrt(before.sum()), "mA",
-                  NORMAL, 1.0),
-        Component("reference slope (fit standard error x time)", "A",
-                  soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
-        *alignment_components(trace, "load step (reference start)", soft_start.slope),
-    ))
+    size_budget = _size_budget(ctx, trace, found, soft_start, int(before.sum()), t_step)
     edges = edge_components("overshoot start", interval_s, 0.0, float("inf"), ctx.current_meter)
     end_edge = [rectangular("overshoot end: sampling (half an interval)", HALF * interval_s, "s"),
                 *alignment_components(trace, "load step (reference start)")]
@@ -106,7 +107,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
     result.points.append(ctx.point(
         "compliance_recovery", "recovery-overshoot-duration", params, found.duration_s, "s", nominal=None,
         lower=None, upper=spec.overshoot_max_s, budget=duration_budget))
-    result.plots.append(TracePlot(
+    result.plots.append(TraceView(
         f"Compliance recovery {HIGH_LOAD_OHM:g} -> {LOW_LOAD_OHM:g} ohm at {SETPOINT_MA:g} mA: overshoot "
         f"{found.peak:.3f} mA for {found.duration_s * 1e3:.1f} ms (limits {spec.overshoot_max_ma:g} mA, "
         f"{spec.overshoot_max_s * 1e3:g} ms)",
@@ -115,3 +116,42 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         marks=(TimeMark(t_step, "load step", t_step + spec.overshoot_max_s), TimeMark(found.peak_s, "peak excess")),
     ))
     return result
+
+
+def _size_budget(ctx: CutoffContext, trace: Trace, found: Overshoot, soft_start: LineFit, before_samples: int,
+                 t_step: float) -> Budget:
+    """The overshoot's size: the meter on the excess, one sample's noise, the reference ramp's start
+    level (a mean before the step) and slope (the soft start's fit), and the alignment of the voltage
+    record the load step is read on (through the soft-start slope)."""
+    noise = soft_start.residual_sd
+    return Budget("overshoot above the soft-start ramp", "mA", (
+        rectangular(f"meter gain ({ctx.current_meter.range_name}) on the excess",
+                    ctx.current_meter.gain_pct / 100.0 * abs(found.peak), "mA"),
+        Component("sample noise (one sample)", "B", noise, "mA", NORMAL, 1.0),
+        Component("reference start level (mean before the step)", "A", noise / np.sqrt(before_samples), "mA",
+                  NORMAL, 1.0),
+        Component("reference slope (fit standard error x time)", "A",
+                  soft_start.slope_stderr * max(found.peak_s - t_step, 0.0), "mA", NORMAL, 1.0),
+        *alignment_components(trace, "load step (reference start)", soft_start.slope),
+    ))
+
+
+def measure(ctx: CutoffContext) -> CutoffResult:
+    return judge(ctx, act(ctx))
+
+
+def _compliance_ma(spec: ProductSpec) -> float:
+    """The current the high load allows at the nominal compliance voltage."""
+    return spec.compliance.v_max_nominal_v / HIGH_LOAD_OHM * MA_PER_A
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes) -> float:
+    """The session; the soft start into compliance at the spec's fastest rate, held there; the load
+    step, the re-ramp to the setpoint (then settled); the soft stop that ends a normal session."""
+    rate_max = spec.ramp.rate_max_ma_per_s
+    compliance_ma = _compliance_ma(spec)
+    return (bench.session_s + compliance_ma / rate_max + COMPLIANCE_HOLD_S + bench.load_switch_s
+            + (SETPOINT_MA - compliance_ma) / rate_max + SETTLED_S + SETPOINT_MA / rate_max)
+
+
+STEP = CutoffStep("compliance_recovery", "compliance_recovery", one_case, act, judge, floor_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,16 +20,21 @@ from rig.metrology.uncertainty import reading_budget
 from rig.procedures.cutoffs.context import (
     MA_PER_A,
     STATE_MARGIN_S,
+    TEST_RAMP_MAX_MA_PER_S,
     CutoffContext,
     CutoffResult,
     end_session,
     start_session,
     wait_for_state,
 )
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep, load_label
+from rig.spec import ProductSpec
 from rig.units import UA_PER_MA
 
 CONDITIONS = ("idle", "after_session", "fault")
 SESSION_SETPOINT_MA = 1.0
+# The load the residual current is measured into after a session and in FAULT.
+CONDITION_LOAD_OHM = 1000.0
 
 
 class UnitNotIdle(RuntimeError):
@@ -81,7 +87,16 @@ def _bring_to(ctx: CutoffContext, condition: str, load_ohm: float) -> str:
     return wait_for_state(ctx, IDLE_STATES, STATE_MARGIN_S)
 
 
-def measure(ctx: CutoffContext, load_ohm: float, condition: str = "idle") -> CutoffResult:
+@dataclass(frozen=True)
+class Capture:
+    load_ohm: float
+    condition: str
+    state: str  # what the unit reported in the off condition
+    samples_ua: np.ndarray
+
+
+def act(ctx: CutoffContext, load_ohm: float, condition: str = "idle") -> Capture:
+    """The unit put in the off condition, the load set; one reading's samples on the 1 mA range."""
     if condition not in CONDITIONS or not math.isfinite(load_ohm):
         raise ValueError(f"residual current: condition {condition!r} into {load_ohm} ohm is not measured")
     analyzer = ctx.slot.ammeter
@@ -93,10 +108,41 @@ def measure(ctx: CutoffContext, load_ohm: float, condition: str = "idle") -> Cut
     finally:
         analyzer.set_current_range_a(ctx.spec.setpoint.max_ma / MA_PER_A)
         end_session(ctx)
+    return Capture(load_ohm, condition, state, samples_ua)
+
+
+def judge(ctx: CutoffContext, capture: Capture) -> CutoffResult:
+    load_ohm, condition, samples_ua = capture.load_ohm, capture.condition, capture.samples_ua
     residual_ua = float(np.mean(samples_ua))
-    params = {"load_ohm": load_ohm, "condition": condition, "state": state}
+    params = {"load_ohm": load_ohm, "condition": condition, "state": capture.state}
     meter = ctx.low_current_meter.scaled(UA_PER_MA, "uA")
     budget = reading_budget("residual current", residual_ua, meter, samples=samples_ua.tolist())
     point = ctx.point("residual_current", f"residual-{condition}-{load_ohm:g}ohm", params, residual_ua, "uA",
                       nominal=None, lower=None, upper=ctx.spec.residual_current.max_ua, budget=budget)
     return CutoffResult(points=[point])
+
+
+def measure(ctx: CutoffContext, load_ohm: float, condition: str = "idle") -> CutoffResult:
+    return judge(ctx, act(ctx, load_ohm, condition))
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes, load_ohm: float, condition: str) -> float:
+    """One reading (the output settled into the load, one integration) and the step's end; after a
+    session or in FAULT also the session, its fast set-up ramp and settling, and its soft stop (at
+    the fastest test ramp) or the runaway to the trip."""
+    reading_s = bench.dut_settle_s + bench.integration_s
+    if condition == "idle":
+        return reading_s + bench.end_s
+    set_up_s = bench.session_s + SESSION_SETPOINT_MA / TEST_RAMP_MAX_MA_PER_S + bench.settle_s
+    if condition == "fault":
+        return reading_s + set_up_s + spec.overcurrent.persist_s + spec.overcurrent.off_within_s
+    return reading_s + set_up_s + SESSION_SETPOINT_MA / TEST_RAMP_MAX_MA_PER_S
+
+
+IDLE_STEP = CutoffStep("residual_idle", "residual_current",
+                       lambda spec: [{"load_ohm": ohm, "condition": "idle"} for ohm in spec.test_loads.ohms],
+                       act, judge, floor_s, label=lambda load_ohm, condition: load_label(load_ohm))
+AFTER_OUTPUT_OFF_STEP = CutoffStep(
+    "residual", "residual_current",
+    lambda spec: [{"load_ohm": CONDITION_LOAD_OHM, "condition": c} for c in CONDITIONS if c != "idle"],
+    act, judge, floor_s, label=lambda load_ohm, condition: condition)

@@ -1,5 +1,7 @@
-"""The cut-off suite as one ordered list of steps, for running it outside pytest (benchmarks/cutoffs.py,
-benchmarks/cycle.py) with the same procedures and parameters as tests/hil/test_cutoffs.py.
+"""The cut-off suite: the registry of its declared steps (rig/procedures/cutoffs/step.py), in the order
+they run. tests/hil/test_cutoffs.py parametrises from it, `run_steps` runs it outside pytest (the
+benchmarks, a run session) and benchmarks/cutoffs.py sums its floors. A new step is a module declaring
+its `CutoffStep` and one entry in STEPS.
 
 The steps judge a calibrated unit: the over-current and loss-of-contact trip levels are judged against
 the band of the unit's reading tolerance, which holds once it is calibrated. Whoever runs them
@@ -8,43 +10,44 @@ benchmarks: the calibration job before `run_suite`)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable, Sequence
 
 from rig.procedures.cutoffs import compliance_voltage, contact, overcurrent, ramp, recovery, residual, timer
-from rig.procedures.cutoffs.context import CutoffContext, CutoffResult
+from rig.procedures.cutoffs.context import CutoffContext, CutoffResult, end_session
+from rig.procedures.cutoffs.step import CutoffStep, SuiteStep
 from rig.spec import ProductSpec
 
-# The load the residual current is measured into after a session and in FAULT (tests/hil/test_cutoffs.py).
-RESIDUAL_CONDITION_LOAD_OHM = 1000.0
+STEPS: tuple[CutoffStep, ...] = (
+    overcurrent.STEP,
+    contact.STEP,
+    recovery.STEP,
+    ramp.STEP,
+    compliance_voltage.STEP,
+    timer.STEP,
+    residual.IDLE_STEP,
+    residual.AFTER_OUTPUT_OFF_STEP,
+)
+
+# The load the residual current is measured into after a session and in FAULT.
+RESIDUAL_CONDITION_LOAD_OHM = residual.CONDITION_LOAD_OHM
 
 
-@dataclass(frozen=True)
-class SuiteStep:
-    name: str
-    requirement: str
-    run: Callable[[CutoffContext], CutoffResult]
+def suite_steps(spec: ProductSpec, steps: Sequence[CutoffStep] = STEPS) -> list[SuiteStep]:
+    """Every instance of every declared step, in the order the suite runs them."""
+    return [instance for step in steps for instance in step.instances(spec)]
 
 
-def _load_id(ohm: float) -> str:
-    return "open" if not math.isfinite(ohm) else f"{ohm:g}ohm"
-
-
-def suite_steps(spec: ProductSpec) -> list[SuiteStep]:
-    """Every test of the suite, in the order the test module runs them."""
-    steps = [SuiteStep(f"overcurrent[{s:g}mA]", "overcurrent", partial(overcurrent.measure, setpoint_ma=s))
-             for s in overcurrent.SETPOINTS_MA]
-    steps.append(SuiteStep("loss_of_contact", "loss_of_contact", contact.measure))
-    steps.append(SuiteStep("compliance_recovery", "compliance_recovery", recovery.measure))
-    steps += [SuiteStep(f"ramp[{r:g}mA_s]", "ramp", partial(ramp.measure, rate_ma_per_s=r)) for r in ramp.rates(spec)]
-    steps += [SuiteStep(f"compliance_voltage[{_load_id(ohm)}]", "compliance",
-                        partial(compliance_voltage.measure, load_ohm=ohm)) for ohm in spec.test_loads.all_ohms()]
-    steps.append(SuiteStep("session_timer", "timer", timer.measure))
-    steps += [SuiteStep(f"residual_idle[{_load_id(ohm)}]", "residual_current",
-                        partial(residual.measure, load_ohm=ohm, condition="idle")) for ohm in spec.test_loads.ohms]
-    steps += [SuiteStep(f"residual[{c}]", "residual_current",
-                        partial(residual.measure, load_ohm=RESIDUAL_CONDITION_LOAD_OHM, condition=c))
-              for c in residual.CONDITIONS if c != "idle"]
-    return steps
+def run_steps(ctx: CutoffContext, steps: Sequence[SuiteStep],
+              on_result: Callable[[SuiteStep, CutoffResult], None] | None = None) -> list[CutoffResult]:
+    """Run each step on the context (its points reach the context's sink as they are judged), each
+    ended as the test fixture ends it: no injection, no latched fault, output off, load safe."""
+    results = []
+    for step in steps:
+        try:
+            result = step.run(ctx)
+        finally:
+            end_session(ctx)
+        if on_result is not None:
+            on_result(step, result)
+        results.append(result)
+    return results

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from rig.dut.protocol import IDLE_STATES
+from rig.instruments.analyzer import Trace
 from rig.metrology.uncertainty import Budget, rectangular
 from rig.procedures.cutoffs.budgets import HALF, extrapolated_start_component
 from rig.procedures.cutoffs.context import (
@@ -23,9 +24,10 @@ from rig.procedures.cutoffs.context import (
     trace_summary,
     wait_for_state,
 )
+from rig.procedures.cutoffs.step import BenchTimes, CutoffStep, one_case
 from rig.procedures.cutoffs.trace_analysis import crossing_time, fit_between_levels, moving_average
-from rig.records.trace_plots import LimitLine, TimeMark, TracePlot
 from rig.spec import ProductSpec
+from rig.trace_view import LimitLine, TimeMark, TraceView
 from rig.units import PERCENT
 
 SETPOINT_MA = 1.0
@@ -48,7 +50,8 @@ def session_s(spec: ProductSpec) -> float:
     return spec.timer.min_s
 
 
-def measure(ctx: CutoffContext) -> CutoffResult:
+def act(ctx: CutoffContext) -> Trace:
+    """The shortest session, captured whole from before its start to after its ramp down."""
     interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
     timer = ctx.spec.timer
     duration_s = session_s(ctx.spec)
@@ -70,6 +73,15 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         trace = capture.trigger_and_fetch()
     finally:
         end_session(ctx)
+    return trace
+
+
+def judge(ctx: CutoffContext, trace: Trace) -> CutoffResult:
+    interval_s = ctx.figures.sample_interval_s(INTERVAL_S)  # exact on any analyzer resolution
+    timer = ctx.spec.timer
+    duration_s = session_s(ctx.spec)
+    rate = ctx.spec.ramp.rate_max_ma_per_s
+    allowed_s = timer.tolerance_s(duration_s)
     t, i_ma = trace.time_s, trace.current_a * MA_PER_A
     smooth = moving_average(i_ma, SMOOTH_SAMPLES)
     plateau_ma = float(np.median(i_ma[smooth > PLATEAU_FRACTION * np.max(smooth)]))
@@ -101,7 +113,7 @@ def measure(ctx: CutoffContext) -> CutoffResult:
         "timer", f"timer-{duration_s:g}s-ramp-down", params, ramp_down_s, "s", nominal=None, lower=None,
         upper=ramp_limit_s, budget=Budget("ramp down to off", "s", tuple(lines[1:])),
         raw={"note": "from the expiry to the output below the off level; the rate itself is the ramp suite's"}))
-    result.plots.append(TracePlot(
+    result.plots.append(TraceView(
         f"Session timer {duration_s:g} s: expiry after {expiry_s:.3f} s (limits ±{allowed_s:g} s)",
         t, i_ma, reference_ma=np.clip(np.minimum(up.at(t), down.at(t) if down is not None else np.inf), 0, None),
         limits=(LimitLine(plateau_ma, "plateau"),),
@@ -109,3 +121,16 @@ def measure(ctx: CutoffContext) -> CutoffResult:
                TimeMark(t_start, "start"), TimeMark(t_start + expiry_s, "expiry")),
     ))
     return result
+
+
+def measure(ctx: CutoffContext) -> CutoffResult:
+    return judge(ctx, act(ctx))
+
+
+def floor_s(spec: ProductSpec, bench: BenchTimes) -> float:
+    """The session and the shortest one the spec allows (its soft start runs inside it: the timer
+    counts from START), then its soft stop at the spec's fastest rate."""
+    return bench.session_s + session_s(spec) + SETPOINT_MA / spec.ramp.rate_max_ma_per_s
+
+
+STEP = CutoffStep("session_timer", "timer", one_case, act, judge, floor_s)
