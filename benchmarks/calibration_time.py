@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from rig.calibration_run import CalibrationJob, run_calibration
 from rig.records.store import ResultsStore
+from rig.session.run import CalibrationJob, run_calibration
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from floor import calibration_floor
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.records.store import ResultsStore
+from rig.session.run import CalibrationJob, calibrate_slot
 from rig.slot import open_slot
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess

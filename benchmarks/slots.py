@@ -1,6 +1,6 @@
 """Throughput of several slots on one station against one slot, on the virtual bench.
 
-Runs the calibration job on 1 slot, then on N slots at once (one worker per slot, rig.line_run), and
+Runs the calibration job on 1 slot, then on N slots at once (one worker per slot, rig.session.line), and
 prints the wall times and the throughput ratio: speedup = N x t(1 slot) / t(N slots).
 Run: python benchmarks/slots.py [--slots 4]. Ends with one line `slots=N speedup=…`.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from cpu_usage import tree_cpu_s
 
-from rig.calibration_run import CalibrationJob
-from rig.line_run import run_slots
 from rig.records.store import ResultsStore
+from rig.session.line import run_slots
+from rig.session.run import CalibrationJob
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome
 from rig.commands.run_support import (
     EXIT_ERROR,
     EXIT_FAIL,
@@ -21,12 +20,13 @@ from rig.commands.run_support import (
     sigterm_as_interrupt,
     station_context,
 )
-from rig.line_run import describe_error, run_slots
 from rig.metrology.decision import DecisionRule
 from rig.records.signing import Signer
 from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore
 from rig.records.store_engine import default_url, mask_url_secrets
+from rig.session.line import describe_error, run_slots
+from rig.session.run import CalibrationJob, CalibrationOutcome
 from rig.slot import DueDateOverride, SafeState
 from rig.spec import load_spec
 

@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome, Progress, RunAborted, run_calibration
 from rig.records.store import ResultsStore
+from rig.session.run import CalibrationJob, CalibrationOutcome, Progress, RunAborted, run_calibration
 from rig.worker_stop import WorkerStop, parent_alive, tie_to_parent
 
 log = logging.getLogger(__name__)

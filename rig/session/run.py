@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from rig import run_findings
 from rig.keys import KeySource
 from rig.metrology.decision import DecisionRule, Verdict, worst_verdict
 from rig.procedures.accuracy import AccuracySweep
@@ -36,7 +35,8 @@ from rig.records.cal_table import TablePaths, table_folder, write_table
 from rig.records.point_writer import BackgroundPointWriter
 from rig.records.signing import Signer
 from rig.records.store import PointRecord, ResultsStore
-from rig.run_records import calibration_records, instruments_of, record_of, table_document
+from rig.session import findings as run_findings
+from rig.session.records import calibration_records, instruments_of, record_of, table_document
 from rig.slot import DueDateOverride, OpenSlot, SafeState, open_slot
 from rig.spec import ProductSpec
 from rig.station import Station
