@@ -12,22 +12,21 @@ import time
 from pathlib import Path
 
 from rig.records.store import ResultsStore
+from rig.session.events import Event, PhaseStarted
 from rig.session.run import CalibrationJob, run_calibration
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
 
 
 class PhaseClock:
-    """A Progress sink that notes when each phase starts."""
+    """An event sink that notes when each phase starts."""
 
     def __init__(self) -> None:
         self.starts: list[tuple[str, float]] = []
 
-    def phase(self, name: str, total: int) -> None:
-        self.starts.append((name, time.monotonic()))
-
-    def advance(self) -> None:
-        pass
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            self.starts.append((event.phase, time.monotonic()))
 
 
 def main() -> None:
@@ -38,7 +37,7 @@ def main() -> None:
             ResultsStore(f"sqlite:///{tmp}/bench.sqlite") as store:
         clock = PhaseClock()
         job = CalibrationJob(station=bench.station, slot=1, keys=bench.keys, spec=load_spec(), store=store,
-                             calibrations_dir=Path(tmp), today=dt.date.today(), progress=clock)
+                             calibrations_dir=Path(tmp), today=dt.date.today(), on_event=clock)
         start = time.monotonic()
         outcome = run_calibration(job)
         end = time.monotonic()
