@@ -129,6 +129,10 @@ def _overall(run: Run, calibrated: CalibrationOutcome | None) -> CalibrationOutc
     for phase in (VERIFY_PHASE, CUTOFF_PHASE):
         verdicts = record_requirement_verdicts(run, phase)
         failing |= {key for key, verdict in verdicts.items() if verdict is not Verdict.PASS}
+    for key, what in run.tripped.items():  # a trip fails its row whatever the row's own points say
+        clause = getattr(getattr(run.job.spec, key, None), "clause", "")
+        run.job.store.set_requirement_verdict(run.run_id, key, clause, Verdict.FAIL.value, None, notes=what)
+        failing.add(key)
     run.check_abort()
     judged = sorted(failing)
     what = {Plan.END_OF_LINE: "end of line", Plan.CUTOFFS: "cut-offs", Plan.VERIFY: "verification"}[run.job.plan]

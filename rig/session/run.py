@@ -30,7 +30,7 @@ from rig.records.store import PointRecord, ResultsStore
 from rig.session import findings as run_findings
 from rig.session.events import EventSink, PhaseCounter, RunFinished, RunStarted, log_events
 from rig.session.outcome import CalibrationOutcome
-from rig.session.plans import Plan, characterise_units, run_plan, sweep_units
+from rig.session.plans import VERIFY_PHASE, Plan, characterise_units, run_plan, sweep_units
 from rig.session.records import record_of, start_run_record
 from rig.slot import DueDateOverride, OpenSlot, open_slot
 from rig.spec import ProductSpec
@@ -107,6 +107,7 @@ class Run:
         self.fit: CalibrationFit | None = None
         self.written = None  # the calibration written, once kept over a RESET
         self.raw_points: list[RawPoint] = []
+        self.tripped: dict[str, str] = {}  # requirement failed by a trip (verify): what happened
         self.count_points = True  # off where a phase counts its steps, not its points (the cut-offs)
 
     def announce(self, phases: list[tuple[str, int]]) -> None:
@@ -138,12 +139,18 @@ class Run:
         as_found = phase == "as_found"
         grid = self.grid(phase)
         self.progress.start(phase.replace("_", "-"), sweep_units(grid))
+        on_trip = self._as_found_trip if as_found else self._verify_trip if phase == VERIFY_PHASE else None
         sweep = AccuracySweep(self.slot, self.job.spec, self.job.rule, phase, self.sink,
-                              before_reading=self.writer.barrier, on_trip=self._as_found_trip if as_found else None)
+                              before_reading=self.writer.barrier, on_trip=on_trip)
         return sweep.run(grid)
 
     def _as_found_trip(self, point: GridPoint, fault: UnitFault) -> None:
         self._record(run_findings.as_found_trip(point, fault, self.job.spec))
+
+    def _verify_trip(self, point: GridPoint, fault: UnitFault) -> None:
+        finding = run_findings.verify_trip(point, fault, self.job.spec)
+        self._record(finding)
+        self.tripped[finding.record.requirement] = finding.summary
 
     def _characterisation_trip(self, polarity: str, load_ohm: float, code: int, fault: UnitFault) -> None:
         self._record(run_findings.characterisation_trip(polarity, load_ohm, code, fault, self.job.spec))

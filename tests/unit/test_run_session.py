@@ -13,9 +13,12 @@ from types import SimpleNamespace
 import pytest
 
 from rig.cli import build_parser
+from rig.procedures.grid import GridPoint
+from rig.procedures.unit_events import UnitFault
 from rig.serial_numbers import SerialNumberError
 from rig.session import events
 from rig.session.config import CLI, OPTIONS, PYTEST, RunConfig, add_cli_options, add_pytest_options
+from rig.session.findings import verify_trip
 from rig.session.line import run_slots
 from rig.session.outcome import CalibrationOutcome
 from rig.session.plans import Plan, plan_phases
@@ -156,3 +159,12 @@ def test_worker_events_reach_the_callers_sink_in_order(store, tmp_path):
     run_slots(jobs, runner=_emitting)
     for n in (1, 2):
         assert [e for e in got if e.slot == n] == [dataclasses.replace(e, slot=n) for e in EVERY_EVENT]
+
+
+def test_a_trip_while_verifying_fails_the_overcurrent_row_and_names_where():
+    point = GridPoint("NEG", "DC", 1000.0, 10.0)
+    finding = verify_trip(point, UnitFault("unit tripped", "!FAULT 1 OVERCURRENT"), load_spec())
+    record = finding.record
+    assert (record.phase, record.requirement, record.verdict) == ("verify", "overcurrent", "FAIL")
+    assert record.measured is None and record.name == f"{point.name}-trip"
+    assert finding.summary.startswith("verify, FAULT 1 OVERCURRENT at NEG-DC-1000ohm-10mA")
