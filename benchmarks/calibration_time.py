@@ -6,28 +6,30 @@ Run: python benchmarks/calibration_time.py [--seed N]. Prints one `name=value` l
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import tempfile
 import time
 from pathlib import Path
 
-from rig.calibration_run import CalibrationJob, run_calibration
 from rig.records.store import ResultsStore
+from rig.session.config import RunConfig
+from rig.session.events import Event, PhaseStarted
+from rig.session.launch import make_job
+from rig.session.plans import Plan
+from rig.session.run import run_calibration
+from rig.session.stations import StationContext
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
 
 
 class PhaseClock:
-    """A Progress sink that notes when each phase starts."""
+    """An event sink that notes when each phase starts."""
 
     def __init__(self) -> None:
         self.starts: list[tuple[str, float]] = []
 
-    def phase(self, name: str, total: int) -> None:
-        self.starts.append((name, time.monotonic()))
-
-    def advance(self) -> None:
-        pass
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            self.starts.append((event.phase, time.monotonic()))
 
 
 def main() -> None:
@@ -37,8 +39,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, VirtualBenchProcess(seed=args.seed) as bench, \
             ResultsStore(f"sqlite:///{tmp}/bench.sqlite") as store:
         clock = PhaseClock()
-        job = CalibrationJob(station=bench.station, slot=1, keys=bench.keys, spec=load_spec(), store=store,
-                             calibrations_dir=Path(tmp), today=dt.date.today(), progress=clock)
+        job = make_job(RunConfig(calibrations=Path(tmp)), Plan.CALIBRATE, StationContext(bench.station, bench.keys),
+                       1, load_spec(), store, on_event=clock)
         start = time.monotonic()
         outcome = run_calibration(job)
         end = time.monotonic()

@@ -33,13 +33,13 @@ from pathlib import Path
 
 from floor import SET_EXCHANGE, serial_exchange_s
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.metrology.decision import DecisionRule
 from rig.procedures.cutoffs.context import CutoffContext
 from rig.procedures.cutoffs.step import BenchTimes, SuiteStep
 from rig.procedures.cutoffs.suite import run_steps, suite_steps
 from rig.records.store import ResultsStore
-from rig.run_records import record_of
+from rig.session.records import record_of
+from rig.session.run import CalibrationJob, calibrate_slot
 from rig.slot import OpenSlot, open_slot
 from rig.spec import ProductSpec, load_spec
 from rig.station import ModelFigures, default_models

@@ -8,7 +8,6 @@ benchmarks/cutoffs.py). Run: python benchmarks/cycle.py. Ends with `cycle_s=… 
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import sys
 import tempfile
@@ -17,8 +16,12 @@ from pathlib import Path
 
 from floor import calibration_floor
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.records.store import ResultsStore
+from rig.session.config import RunConfig
+from rig.session.launch import make_job
+from rig.session.plans import Plan
+from rig.session.run import calibrate_slot
+from rig.session.stations import StationContext
 from rig.slot import open_slot
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
@@ -42,8 +45,8 @@ def main() -> int:
     cutoffs = _cutoff_benchmark()
     with tempfile.TemporaryDirectory() as tmp, VirtualBenchProcess() as bench, \
             ResultsStore(f"sqlite:///{tmp}/cycle.sqlite") as store, open_slot(bench.station, 1) as slot:
-        job = CalibrationJob(station=bench.station, slot=1, keys=bench.keys, spec=spec, store=store,
-                             calibrations_dir=Path(tmp), today=dt.date.today())
+        job = make_job(RunConfig(calibrations=Path(tmp)), Plan.CALIBRATE, StationContext(bench.station, bench.keys),
+                       1, spec, store)
         start = time.monotonic()
         outcome = calibrate_slot(job, slot)
         calibrate_s = time.monotonic() - start

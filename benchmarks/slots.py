@@ -1,6 +1,6 @@
 """Throughput of several slots on one station against one slot, on the virtual bench.
 
-Runs the calibration job on 1 slot, then on N slots at once (one worker per slot, rig.line_run), and
+Runs the calibration job on 1 slot, then on N slots at once (one worker per slot, rig.session.line), and
 prints the wall times and the throughput ratio: speedup = N x t(1 slot) / t(N slots).
 Run: python benchmarks/slots.py [--slots 4]. Ends with one line `slots=N speedup=…`.
 """
@@ -8,7 +8,6 @@ Run: python benchmarks/slots.py [--slots 4]. Ends with one line `slots=N speedup
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import resource
 import tempfile
 import time
@@ -16,9 +15,12 @@ from pathlib import Path
 
 from cpu_usage import tree_cpu_s
 
-from rig.calibration_run import CalibrationJob
-from rig.line_run import run_slots
 from rig.records.store import ResultsStore
+from rig.session.config import RunConfig
+from rig.session.launch import make_job
+from rig.session.line import run_slots
+from rig.session.plans import Plan
+from rig.session.stations import StationContext
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess
 
@@ -32,11 +34,8 @@ def _own_and_children_cpu_s() -> float:
 def timed_run(slots: int, folder: Path) -> tuple[float, dict]:
     """Wall time of the job on `slots` slots at once; prints the CPU the rig and the bench spent on it."""
     with VirtualBenchProcess(slots=slots) as bench, ResultsStore(f"sqlite:///{folder}/s{slots}.sqlite") as store:
-        jobs = {
-            s.slot: CalibrationJob(station=bench.station, slot=s.slot, keys=bench.keys, spec=load_spec(),
-                                   store=store, calibrations_dir=folder / f"cal{slots}", today=dt.date.today())
-            for s in bench.station.slots
-        }
+        config, ctx = RunConfig(calibrations=folder / f"cal{slots}"), StationContext(bench.station, bench.keys)
+        jobs = {s.slot: make_job(config, Plan.CALIBRATE, ctx, s.slot, load_spec(), store) for s in bench.station.slots}
         bench_cpu_before_s = tree_cpu_s(bench.process.pid)
         rig_cpu_before_s = _own_and_children_cpu_s()
         start = time.monotonic()

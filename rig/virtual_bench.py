@@ -130,6 +130,10 @@ class VirtualBenchProcess:
         self.stop()
 
 
+# The models the virtual bench emulates (rig/specs/instrument_models.toml has their stated figures).
+VIRTUAL_ANALYZER_MODEL, VIRTUAL_LOAD_MODEL = "N6705C", "RDEC-1M"
+
+
 def station_from_bench(description: dict) -> Station:
     """The station a virtual bench amounts to: one analyzer, one load and one unit per slot, and in a dmm
     layout a DMM on the voltmeter role."""
@@ -140,14 +144,14 @@ def station_from_bench(description: dict) -> Station:
         instruments += [
             {
                 "id": analyzer_id,
-                "model": "N6705C",
+                "model": VIRTUAL_ANALYZER_MODEL,
                 "serial": entry.get("analyzer_serial", ""),
                 "resource": entry["analyzer"],
                 "certificate": "virtual bench: no certificate",
             },
             {
                 "id": load_id,
-                "model": "RDEC-1M",
+                "model": VIRTUAL_LOAD_MODEL,
                 "serial": entry.get("load_serial", ""),
                 "resource": entry["load"],
                 "certificate": "virtual bench: no certificate",

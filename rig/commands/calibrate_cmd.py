@@ -1,60 +1,46 @@
-"""`rig calibrate`: calibrate the unit(s) of a station; exit 0 PASS, 1 FAIL, 2 an error stopped it."""
+"""`rig run --plan end-of-line|calibrate|cutoffs|verify` and `rig calibrate` (the calibrate plan): run
+the plan on the unit(s) of a station; exit 0 PASS, 1 FAIL, 2 an error stopped it."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib
 import logging
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome
 from rig.commands.run_support import (
     RichProgress,
-    add_station_options,
     sigterm_as_interrupt,
-    station_context,
 )
 from rig.exit_codes import ExitCode
-from rig.line_run import describe_error, run_slots
-from rig.metrology.decision import DecisionRule, RunVerdict
-from rig.records.signing import Signer
+from rig.metrology.decision import RunVerdict
 from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore
 from rig.records.store_engine import default_url, mask_url_secrets
-from rig.slot import DueDateOverride, SafeState
+from rig.session.config import RunConfig, add_cli_options
+from rig.session.launch import run_plan_on_station
+from rig.session.line import describe_error
+from rig.session.outcome import CalibrationOutcome
+from rig.session.plans import Plan
+from rig.session.stations import station_context
+from rig.slot import SafeState
 from rig.spec import load_spec
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("calibrate", help="calibrate a unit: as-found, fit, write back, as-left")
-    add_station_options(parser)
-    parser.add_argument("--spec", default=None, help="product spec file (default: the shipped IX-30 spec)")
-    parser.add_argument("--rule", choices=[r.name.lower() for r in DecisionRule], default="guard_band",
-                        help="decision rule (ILAC-G8): guard_band (w = U, default) or simple")
-    parser.add_argument("--calibrations", type=Path, default=Path("calibrations"))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--override-due", metavar="REASON", help="run although an instrument is past due")
-    parser.add_argument("--ambient-temp-c", type=float, default=None)
-    parser.add_argument("--ambient-rh-pct", type=float, default=None)
+    parser = subparsers.add_parser("run", help="run a plan on a unit: end-of-line, calibrate, cutoffs or verify")
+    parser.add_argument("--plan", choices=[p.value for p in Plan], default=Plan.END_OF_LINE.value,
+                        help="end-of-line (calibrate, as left, every cut-off row, residual current: one verdict; "
+                             "default), calibrate, cutoffs (calibrated first if never saved) or verify (no write)")
+    add_cli_options(parser)
     parser.set_defaults(func=run)
-
-
-def _report_builder(signer: Signer | None = None):
-    try:
-        module = importlib.import_module("rig.records.report")
-    except ModuleNotFoundError:
-        return None
-
-    def build(store, run_id, out_dir):
-        return module.build_report(store, run_id, out_dir, signer=signer).html
-
-    return build
+    parser = subparsers.add_parser("calibrate", help="calibrate a unit: as-found, fit, write back, as-left "
+                                                     "(rig run --plan calibrate)")
+    add_cli_options(parser)
+    parser.set_defaults(func=run, plan=Plan.CALIBRATE.value)
 
 
 def _print_outcome(console: Console, slot: int, outcome: CalibrationOutcome) -> None:
@@ -73,33 +59,15 @@ def run(args: argparse.Namespace) -> int:
     # soft_wrap: a message stays one line however narrow the terminal (or a pipe's 80 columns)
     console = Console(stderr=False, soft_wrap=True)
     try:
-        spec = load_spec(args.spec)
-        ambient = None
-        if args.ambient_temp_c is not None or args.ambient_rh_pct is not None:
-            ambient = {"temperature_c": args.ambient_temp_c, "humidity_pct": args.ambient_rh_pct}
-        with sigterm_as_interrupt(), station_context(args) as ctx, ResultsStore(args.db) as store:
+        config = RunConfig.from_namespace(args)
+        spec = load_spec(config.spec)
+        with sigterm_as_interrupt(), station_context(config) as ctx, ResultsStore(config.db) as store:
             for run_id in reconcile_stale_runs(store):
                 console.print(f"[yellow]run {run_id} was left running by a process that is gone: marked"
                               " interrupted[/]")
-            numbers = [args.slot] if args.slot else [s.slot for s in ctx.station.slots]
-            override = DueDateOverride(args.override_due, args.operator) if args.override_due else None
-
-            def job_for(number: int, progress) -> CalibrationJob:
-                return CalibrationJob(
-                    station=ctx.station, slot=number, keys=ctx.keys, spec=spec, store=store,
-                    rule=DecisionRule[args.rule.upper()], operator=args.operator,
-                    calibrations_dir=args.calibrations, reports_dir=args.reports,
-                    expected_serial=args.serial if len(numbers) == 1 else None, override=override,
-                    ambient=ambient, today=dt.date.today(), progress=progress,
-                    build_report=_report_builder(ctx.signer), signer=ctx.signer,
-                )
-
-            with RichProgress(console, "") as progress:
-                if len(numbers) == 1:
-                    jobs = {numbers[0]: job_for(numbers[0], progress)}
-                else:
-                    jobs = {n: job_for(n, _SlotProgress(progress, n)) for n in numbers}
-                outcomes = run_slots(jobs)
+            several = config.slot is None and len(ctx.station.slots) > 1
+            with RichProgress(console, several_slots=several) as progress:
+                outcomes = run_plan_on_station(config, Plan(args.plan), ctx, spec, store, on_event=progress)
     except KeyboardInterrupt as exc:
         states = _safe_states_of(exc)
         safe_text, _ = safe_state_summary(states)
@@ -149,20 +117,3 @@ def safe_state_summary(states: dict[int, SafeState | None]) -> tuple[str, bool]:
             parts.append(safe.describe() if len(states) == 1 else f"slot {number}: {safe.describe()}")
             all_off = all_off and safe.confirmed
     return "; ".join(parts), all_off
-
-
-class _SlotProgress:
-    """Per-slot phases on the shared progress display."""
-
-    def __init__(self, progress: RichProgress, number: int) -> None:
-        self.progress, self.number, self.task = progress, number, None
-
-    def phase(self, name: str, total: int) -> None:
-        bar = self.progress.bar
-        if self.task is not None:
-            bar.update(self.task, completed=bar.tasks[self.task].total)
-        self.task = bar.add_task(f"slot {self.number} {name}", total=total)
-
-    def advance(self) -> None:
-        if self.task is not None:
-            self.progress.bar.advance(self.task)

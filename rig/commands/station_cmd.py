@@ -11,44 +11,35 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from rig.commands.run_support import station_context
 from rig.exit_codes import ExitCode
-from rig.line_run import describe_error
-from rig.metrology.decision import DecisionRule
 from rig.records.stale_runs import reconcile_stale_runs
 from rig.records.store import ResultsStore
+from rig.session.config import RunConfig, add_cli_options
+from rig.session.line import describe_error
+from rig.session.plans import Plan
+from rig.session.stations import station_context
 from rig.spec import load_spec
 from rig.station_ui.auth import StationAuth, is_loopback
 from rig.station_ui.server import build_controller, listening_socket, serve
 
 log = logging.getLogger(__name__)
 PASSWORD_ENV = "RIG_STATION_PASSWORD"
+DEFAULT_BENCH_SLOTS = 4  # with no station file: a virtual bench of four slots
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("station", help="serve the operator station's web page")
-    parser.add_argument("--station", help="station file (TOML); without it a virtual bench with --bench-slots slots")
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1; any other needs the station password)")
+                        help="address to bind (default 127.0.0.1; any other needs a station password)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--password-env", default=PASSWORD_ENV, metavar="VAR",
                         help=f"environment variable holding the station password (default {PASSWORD_ENV})")
     parser.add_argument("--auto-confirm", action="store_true",
                         help="answer every operator prompt with confirm (unattended runs, benchmarks)")
-    parser.add_argument("--db", default=None, help="results store URL (default: RIG_DB_URL or reports/results.sqlite)")
-    parser.add_argument("--spec", default=None, help="product spec file (default: the shipped IX-30 spec)")
-    parser.add_argument("--rule", choices=[r.name.lower() for r in DecisionRule], default="guard_band")
-    parser.add_argument("--calibrations", type=Path, default=Path("calibrations"))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--bench-slots", type=int, default=4, help="virtual bench only: number of slots")
-    parser.add_argument("--bench-seed", type=int, default=None, help="virtual bench only: seed of the units' errors")
-    parser.add_argument("--bench-fault", action="append", default=[],
-                        help="virtual bench only: a fault to switch on (NAME or SLOT:NAME)")
-    parser.add_argument("--bench-unit-errors", default=None, metavar="corner:<i>|JSON",
-                        help="virtual bench only: the units' errors, explicitly")
-    parser.add_argument("--bench-variant", type=int, default=None, metavar="SEED",
-                        help="virtual bench only: its implementation variant")
-    parser.set_defaults(func=run, serial=None, slot=None)
+    parser.add_argument("--plan", choices=[p.value for p in Plan], default=Plan.END_OF_LINE.value,
+                        help="the plan each Start runs (default end-of-line: calibrate, as left, every cut-off)")
+    add_cli_options(parser)  # the run's options, from the one RunConfig declaration (rig/session/config.py)
+    parser.set_defaults(func=run, bench_slots=DEFAULT_BENCH_SLOTS)
 
 
 def station_password(args: argparse.Namespace) -> str | None:
@@ -66,16 +57,19 @@ def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     try:
         auth = StationAuth(station_password(args))
-        spec = load_spec(args.spec)
+        config = RunConfig.from_namespace(args)
+        config.check()
+        spec = load_spec(config.spec)
         sock = listening_socket(args.host, args.port)
-        with sock, station_context(args) as ctx, ResultsStore(args.db) as store:
+        with sock, station_context(config) as ctx, ResultsStore(config.db) as store:
             for run_id in reconcile_stale_runs(store):
                 console.print(f"[yellow]run {run_id} was left running by a process that is gone: marked"
                               " interrupted[/]")
             controller = build_controller(
-                ctx.station, ctx.keys, spec, store, station_file=Path(args.station) if args.station else None,
-                calibrations_dir=args.calibrations, reports_dir=args.reports,
-                rule=DecisionRule[args.rule.upper()], signer=ctx.signer, auto_confirm=args.auto_confirm)
+                ctx.station, ctx.keys, spec, store, station_file=Path(config.station) if config.station else None,
+                calibrations_dir=config.calibrations, reports_dir=config.reports,
+                rule=config.decision_rule, signer=ctx.signer, auto_confirm=args.auto_confirm,
+                plan=Plan(args.plan))
             console.print(f"station {escape(ctx.station.name)}: {len(ctx.station.slots)} slot(s) on "
                           f"http://{args.host}:{args.port}/ (Ctrl-C to stop)")
             serve(controller, auth, sock)

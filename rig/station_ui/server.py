@@ -14,6 +14,7 @@ from rig.keys import KeySource
 from rig.metrology.decision import DecisionRule
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
+from rig.session.plans import Plan
 from rig.spec import ProductSpec
 from rig.station import Station
 from rig.station_ui.app import build_app
@@ -29,14 +30,14 @@ START_TIMEOUT_S = 20.0
 def build_controller(station: Station, keys: KeySource, spec: ProductSpec, store: ResultsStore, *,
                      station_file: Path | None, calibrations_dir: Path, reports_dir: Path,
                      rule: DecisionRule = DecisionRule.GUARD_BAND, signer: Signer | None = None,
-                     auto_confirm: bool = False) -> StationController:
+                     auto_confirm: bool = False, plan: Plan = Plan.END_OF_LINE) -> StationController:
     """The station's controller; the virtual bench gets the prompts a line station would declare.
     A prompt image that exists nowhere is refused here (StationError), before the page is served."""
     if station.virtual and not station.prompts:
         station = station.model_copy(update={"prompts": DEFAULT_PROMPTS})
     images = PromptImages(station_file.parent if station_file is not None else None)
     images.check(list(station.prompts), str(station_file or "<virtual bench>"))
-    ctx = RunContext(station, keys, spec, store, Path(calibrations_dir), Path(reports_dir), rule, signer)
+    ctx = RunContext(station, keys, spec, store, Path(calibrations_dir), Path(reports_dir), rule, signer, plan)
     return StationController(ctx, images, auto_confirm=auto_confirm)
 
 

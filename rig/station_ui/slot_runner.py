@@ -21,21 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome, run_calibration
 from rig.keys import KeySource
-from rig.line_run import STOP_GRACE_S, _QueuedProgress, _worker
-from rig.metrology.decision import DecisionRule
+from rig.metrology.decision import DecisionRule, RunVerdict
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
+from rig.session.events import PhaseStarted, PointMeasured, RunStarted, TraceSamples
+from rig.session.line import STOP_GRACE_S, _QueuedEvents, _worker
+from rig.session.outcome import CalibrationOutcome
+from rig.session.plans import Plan
+from rig.session.run import CalibrationJob, run_calibration
 from rig.slot import DueDateOverride
 from rig.spec import ProductSpec
 from rig.station import Station
-from rig.station_ui.state import CALIBRATE_PHASES, StationState
+from rig.station_ui.state import StationState
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
-PLAN = CALIBRATE_PHASES  # today's run: calibrate (the session's end-of-line plan adds the cut-offs)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class RunContext:
     reports_dir: Path
     rule: DecisionRule = DecisionRule.GUARD_BAND
     signer: Signer | None = None
+    plan: Plan = Plan.END_OF_LINE
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,10 @@ class SlotRunner:
             if request.slot in self._workers:
                 raise RuntimeError(f"slot {request.slot} is already running")
             messages, abort = self._context.Queue(), self._context.Event()
-            job = self._job(request, abort, _QueuedProgress(messages, request.slot, os.getpid()))
+            job = self._job(request, abort, _QueuedEvents(messages, request.slot, os.getpid()))
             process = self._context.Process(target=_worker, name=f"station-slot-{request.slot}",
                                             args=(run_calibration, job, messages, os.getpid()))
-            self.state.update(request.slot, "run_started", status="running", plan=PLAN, phase="", done=0,
+            self.state.update(request.slot, "run_started", status="running", plan=[], phase="", done=0,
                               total=0, started_at_s=time.time(), finished_at_s=None, verdict="", failing="",
                               reason="", safe="", run_id=None, report_url=None, message="",
                               trace_t_s=[], trace_ma=[], trace_label="", operator=request.operator,
@@ -141,13 +144,13 @@ class SlotRunner:
                     return
             time.sleep(POLL_S)
 
-    def _job(self, request: StartRequest, abort: Any, progress: Any) -> CalibrationJob:
+    def _job(self, request: StartRequest, abort: Any, on_event: Any) -> CalibrationJob:
         ctx = self.ctx
         override = DueDateOverride(request.override_reason, request.operator) if request.override_reason else None
         return CalibrationJob(
             station=ctx.station, slot=request.slot, keys=ctx.keys, spec=ctx.spec, store=ctx.store, rule=ctx.rule,
             operator=request.operator, calibrations_dir=ctx.calibrations_dir, reports_dir=ctx.reports_dir,
-            expected_serial=request.serial, override=override, today=dt.date.today(), progress=progress,
+            expected_serial=request.serial, override=override, today=dt.date.today(), plan=ctx.plan, on_event=on_event,
             build_report=_report_builder(ctx.signer), abort=abort, signer=ctx.signer,
             operator_answers=request.answers,
         )
@@ -169,7 +172,7 @@ class SlotRunner:
         worker.process.join()
         if outcome is None:
             outcome = CalibrationOutcome(
-                "ERROR", f"slot {slot}: its worker process ended without an outcome "
+                RunVerdict.ERROR, f"slot {slot}: its worker process ended without an outcome "
                          f"(exit code {worker.process.exitcode})")
         end = self._run_end(slot, outcome, worker)
         with self._lock:
@@ -192,16 +195,17 @@ class SlotRunner:
             worker.process.kill()
 
     def _handle(self, slot: int, message: tuple) -> CalibrationOutcome | None:
-        kind, _number, *rest = message
-        if kind == "phase":
-            name, total = rest
-            self.state.update(slot, "phase", phase=name, done=0, total=int(total))
-        elif kind == "advance":
+        kind, _number, payload = message
+        if kind == "outcome":
+            return payload
+        if isinstance(payload, RunStarted):  # the plan's phases, as the run announces them
+            self.state.update(slot, "run_started", plan=list(payload.phases))
+        elif isinstance(payload, PhaseStarted):
+            self.state.update(slot, "phase", phase=payload.phase, done=0, total=int(payload.total))
+        elif isinstance(payload, PointMeasured):
             self.state.point_done(slot)
-        elif kind == "trace":  # thinned samples of the cut-off being measured (label, t_s, current_ma)
-            self.state.trace(slot, *rest)
-        elif kind == "outcome":
-            return rest[0]
+        elif isinstance(payload, TraceSamples):  # thinned samples of the cut-off just measured
+            self.state.trace(slot, payload.name, list(payload.time_s), list(payload.current_ma))
         return None
 
     def _run_end(self, slot: int, outcome: CalibrationOutcome, worker: _Worker) -> RunEnd:

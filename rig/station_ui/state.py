@@ -16,7 +16,7 @@ from typing import Any
 
 # Phases of the plan the station runs; a plan that has no cut-offs shows that phase as not run.
 CALIBRATE_PHASES = ("as-found", "characterise", "write", "as-left")
-ALL_PHASES = (*CALIBRATE_PHASES, "cut-offs")
+ALL_PHASES = (*CALIBRATE_PHASES, "cutoffs")
 KEPT_EVENTS = 2000
 TRACE_SAMPLES_MAX = 400  # the page draws a trace thinned to a few Hz: a bounded tail of it
 

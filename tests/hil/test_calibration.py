@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.dut.calibration import PolarityCalibration
 from rig.procedures.calibrate import CalibrationRefused, readback_differences, write_calibration
 from rig.records.cal_table import CalibrationTableError, read_table
+from rig.session.run import CalibrationJob, calibrate_slot
 
 pytestmark = pytest.mark.calibration
 

@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.dut.client import Ix30Client
 from rig.procedures.calibrate import readback_differences
 from rig.records.cal_table import read_table
 from rig.records.store import ResultsStore
+from rig.session.run import CalibrationJob, calibrate_slot
 from rig.slot import open_slot
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess

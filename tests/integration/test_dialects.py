@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.records.store import ResultsStore
+from rig.session.run import CalibrationJob, calibrate_slot
 from rig.slot import open_slot
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from rig.calibration_run import CalibrationJob, calibrate_slot
 from rig.keys import KeyError_, KeySource
 from rig.records.store import ResultsStore
+from rig.session.run import CalibrationJob, calibrate_slot
 from rig.slot import open_slot
 from rig.spec import load_spec
 from rig.virtual_bench import VirtualBenchProcess

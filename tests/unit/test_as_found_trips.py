@@ -21,7 +21,7 @@ from rig.procedures.grid import (
     worst_uncalibrated_reading_ma,
 )
 from rig.procedures.unit_events import UnitFault
-from rig.run_findings import as_found_trip
+from rig.session.findings import as_found_trip
 from rig.spec import load_spec
 
 SPEC = load_spec()

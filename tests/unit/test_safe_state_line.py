@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rig.calibration_run import CalibrationOutcome
 from rig.commands.calibrate_cmd import _safe_states_of, safe_state_summary
+from rig.session.run import CalibrationOutcome
 from rig.slot import SafeState
 
 

@@ -1,4 +1,4 @@
-"""Slot worker processes (rig/line_run.py, rig/worker_stop.py) with a stand-in for the calibration:
+"""Slot worker processes (rig/session/line.py, rig/worker_stop.py) with a stand-in for the calibration:
 each worker opens its own store engine after the fork, and a worker whose parent is killed (kill -9)
 ends its run as on a stop, with the parent's death as the reason, and exits."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome
-from rig.line_run import run_slots
+from rig.session.line import run_slots
+from rig.session.run import CalibrationJob, CalibrationOutcome
 from rig.worker_stop import PARENT_DIED, WorkerStop
 
 pytestmark = pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(),
@@ -60,7 +60,7 @@ PARENT = textwrap.dedent("""
     sys.path.insert(0, {test_dir!r})
     from pathlib import Path
     from test_slot_workers import _job, wait_for_stop
-    from rig.line_run import run_slots
+    from rig.session.line import run_slots
     from rig.records.store import ResultsStore
     store = ResultsStore({url!r})
     run_slots({{n: _job(store, n, Path({folder!r})) for n in (1, 2)}}, runner=wait_for_stop)

@@ -1,7 +1,7 @@
 // The station page: state arrives over Server-Sent Events (/events), operator actions are POSTs.
 // The server holds the truth; this script only draws it (a reload or a lost connection changes nothing).
 "use strict";
-const ALL_PHASES = ["as-found", "characterise", "write", "as-left", "cut-offs"];
+const ALL_PHASES = ["as-found", "characterise", "write", "as-left", "cutoffs"];
 const SLOT_EVENTS = ["run_started", "phase", "point", "run_finished", "prompt", "prompt_done", "scanned",
   "refused", "stopping", "due", "not_started", "scan_used"];
 const page = { slots: {}, panels: {}, operator: "", virtual: false };

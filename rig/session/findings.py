@@ -8,9 +8,10 @@ nothing on the run's verdict) naming where it happened, and summed up in one lin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rig.dut.protocol import Waveform
+from rig.metrology.decision import Verdict
 from rig.procedures.grid import GridPoint, safe_uncalibrated
 from rig.procedures.unit_events import UnitFault
 from rig.records.store import PointRecord
@@ -38,6 +39,15 @@ def as_found_trip(point: GridPoint, fault: UnitFault, spec: ProductSpec) -> Find
              "possible_within_uncalibrated_maxima": not safe_uncalibrated(point.setpoint_ma, spec)},
     )
     return Finding(record, f"as found, {fault.event.lstrip('!')} at {point.name} ({left_out} left out)")
+
+
+def verify_trip(point: GridPoint, fault: UnitFault, spec: ProductSpec) -> Finding:
+    """A trip during a verification (no calibration written, the unit judged as it is): a unit inside
+    the spec cannot reach its over-current threshold on the accuracy grid, so the trip fails the
+    over-current row (a nuisance trip); the sweep leaves out the rest of the band and goes on."""
+    found = as_found_trip(point, fault, spec)
+    record = replace(found.record, phase="verify", requirement="overcurrent", verdict=Verdict.FAIL.value)
+    return Finding(record, "verify" + found.summary.removeprefix("as found"))
 
 
 def characterisation_trip(polarity: str, load_ohm: float, code: int, fault: UnitFault,

@@ -1,4 +1,4 @@
-"""What a calibration run writes down: points as the store keeps them, the instruments used, the
+"""What a run writes down: its run record, points as the store keeps them, the instruments used, the
 calibration records (before/after, residuals) and the calibration table's document."""
 
 from __future__ import annotations
@@ -7,12 +7,14 @@ import datetime as dt
 
 from rig.dut.calibration import UnitCalibration
 from rig.dut.protocol import POLARITIES
+from rig.metrology.decision import DecisionRule
 from rig.procedures.calibrate import CalibrationFit
 from rig.procedures.characterise import RawPoint
 from rig.procedures.points import MeasuredPoint
 from rig.records.cal_table import coefficients_dict
-from rig.records.store import CalibrationRecord, PointRecord
+from rig.records.store import CalibrationRecord, PointRecord, ResultsStore
 from rig.slot import OpenSlot
+from rig.station import Station
 
 BOW_NOTE = (
     "The unit's calibration model is linear; the fit residuals above are how far the unit's bow"
@@ -28,6 +30,19 @@ def record_of(point: MeasuredPoint) -> PointRecord:
         parameters=dict(point.parameters), nominal=point.nominal, lower=point.lower, upper=point.upper,
         expanded_uncertainty=point.budget.expanded, tur=point.decision.tur,
         budget=point.budget.as_dict(), raw=dict(point.raw),
+    )
+
+
+def start_run_record(store: ResultsStore, slot: OpenSlot, *, kind: str, station: Station, operator: str,
+                     rule: DecisionRule, settings: dict, ambient: dict | None = None,
+                     override: dict | None = None) -> int:
+    """The one way a run is opened in the store: the unit's identity as ID? gave it, every instrument
+    of the slot (register data), the settings the run used. Returns the run id."""
+    ident = slot.dut.identity
+    return store.start_run(
+        kind=kind, station=station.name, slot=slot.number, operator=operator, unit_serial=ident.serial,
+        unit_model=ident.model, firmware=ident.firmware, decision_rule=rule.value, instruments=instruments_of(slot),
+        ambient=ambient, settings=settings, override=override,
     )
 
 

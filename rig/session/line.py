@@ -6,10 +6,10 @@ forked process, not a thread: four slots' drivers, point commits and fits in one
 its global lock, and every serial or SCPI reply waited for it (benchmarks/slots.py: 4 slots 23.6 s in
 threads, 22.2 s in processes, against 20.1 s for one slot). Where fork is not available, threads.
 
-A worker reports its progress and its outcome through queues; the caller's Ctrl-C or SIGTERM sets the
-shared stop event, every worker ends its run at its next point (output off, run marked aborted), and
-the interrupt is re-raised once all have (carrying every slot's outcome, so the caller can say
-what each slot's safe state is).
+A worker reports its progress events (rig/session/events.py) and its outcome through a queue; the
+caller's Ctrl-C or SIGTERM sets the shared stop event, every worker ends its run at its next point
+(output off, run marked aborted), and the interrupt is re-raised once all have (carrying every
+slot's outcome, so the caller can say what each slot's safe state is).
 
 A worker is tied to the caller (rig/worker_stop.py): if the caller dies (kill -9), each worker ends its
 run as on a stop and exits; it never blocks on progress nobody reads. It opens its own store engine
@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from rig.calibration_run import CalibrationJob, CalibrationOutcome, Progress, RunAborted, run_calibration
 from rig.metrology.decision import RunVerdict
 from rig.records.store import ResultsStore
+from rig.session.events import Event
+from rig.session.run import CalibrationJob, CalibrationOutcome, RunAborted, run_calibration
 from rig.worker_stop import WorkerStop, parent_alive, tie_to_parent
 
 log = logging.getLogger(__name__)
@@ -74,22 +75,16 @@ def run_slots(
 # -- processes ----------------------------------------------------------------------------
 
 
-class _QueuedProgress:
-    """A worker's progress, sent to the caller's display; dropped once the caller is gone. (A put
-    never blocks: the queue's feeder thread writes to the pipe.)"""
+class _QueuedEvents:
+    """A worker's progress events, sent to the caller's event sink; dropped once the caller is gone.
+    (A put never blocks: the queue's feeder thread writes to the pipe.)"""
 
     def __init__(self, messages: Any, number: int, parent_pid: int) -> None:
         self.messages, self.number, self.parent_pid = messages, number, parent_pid
 
-    def phase(self, name: str, total: int) -> None:
-        self._send(("phase", self.number, name, total))
-
-    def advance(self) -> None:
-        self._send(("advance", self.number))
-
-    def _send(self, message: tuple) -> None:
+    def __call__(self, event: Event) -> None:
         if parent_alive(self.parent_pid):
-            self.messages.put(message)
+            self.messages.put(("event", self.number, event))
 
 
 # What a worker inherited from the caller and must neither use nor let be collected: collecting an
@@ -116,7 +111,7 @@ def _run_in_processes(jobs: Mapping[int, CalibrationJob], runner: SlotRunner) ->
     workers = {
         number: context.Process(
             target=_worker, name=f"slot-{number}",
-            args=(runner, replace(job, abort=stop, progress=_QueuedProgress(messages, number, os.getpid())),
+            args=(runner, replace(job, abort=stop, on_event=_QueuedEvents(messages, number, os.getpid())),
                   messages, os.getpid()),
         )
         for number, job in jobs.items()
@@ -174,14 +169,11 @@ def _drain(jobs: Mapping[int, CalibrationJob], messages: Any, outcomes: dict[int
 
 
 def _handle(jobs: Mapping[int, CalibrationJob], message: tuple, outcomes: dict[int, CalibrationOutcome]) -> None:
-    kind, number, *rest = message
-    progress: Progress = jobs[number].progress
-    if kind == "phase":
-        progress.phase(*rest)
-    elif kind == "advance":
-        progress.advance()
+    kind, number, payload = message
+    if kind == "event":
+        jobs[number].on_event(payload)
     else:
-        outcomes[number] = rest[0]
+        outcomes[number] = payload
 
 
 # -- threads (no fork on this platform) -----------------------------------------------------
