@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "rig.commands.verify_cmd",
     "rig.commands.compare_cmd",
     "rig.commands.audit_cmd",
+    "rig.commands.stats_cmd",
 )
 EXIT_ERROR = 2
 
