@@ -91,7 +91,7 @@ def render(summary: StatsSummary) -> str:
     parts += [_table(summary.capability, "below_target"), "<h3>Per station</h3>",
               _table(summary.capability_by_station, "below_target"),
               f"<h2>Station health</h2><p>Reference: {html.escape(REFERENCE.describe())}. Individuals chart "
-              f"(sigma from the mean moving range / 1.128); rules: "
+              f"(sigma from the mean moving range / 1.128); Western Electric rules: "
               + "; ".join(f"{k}: {html.escape(v)}" for k, v in RULES.items()) + ".</p>",
               _table(summary.health_table)]
     if summary.health:

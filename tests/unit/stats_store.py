@@ -45,20 +45,21 @@ def add_run(store: ResultsStore, *, serial: str, station: str, firmware: str, ve
     return run_id
 
 
-def make_population(store: ResultsStore) -> dict[str, int]:
+def make_population(store: ResultsStore, prefix: str = "") -> dict[str, int]:
     """SN1 passes (ST-A, 2.4.1); SN2 fails dc_accuracy, then passes on ST-B; SN3 ends in an error, then
     fails calibration (ST-B, 2.5.0); SN4 passes, then is recalibrated: it comes back holding the gain of
-    121.0 dated 30 days before, and needs 121.6."""
+    121.0 dated 30 days before, and needs 121.6. prefix: before every serial and station name."""
     thirty_days_ago = (datetime.now(UTC).date() - timedelta(days=RECALIBRATED_AFTER_DAYS)).isoformat()
-    return {
-        "SN1": add_run(store, serial="SN1", station="ST-A", firmware="2.4.1", verdict="PASS"),
-        "SN2a": add_run(store, serial="SN2", station="ST-A", firmware="2.4.1", verdict="FAIL", left_ma=0.3,
-                        failing=("dc_accuracy",)),
-        "SN2b": add_run(store, serial="SN2", station="ST-B", firmware="2.4.1", verdict="PASS"),
-        "SN3a": add_run(store, serial="SN3", station="ST-B", firmware="2.5.0", verdict=None, status="error"),
-        "SN3b": add_run(store, serial="SN3", station="ST-B", firmware="2.5.0", verdict="FAIL",
-                        failing=("calibration",)),
-        "SN4a": add_run(store, serial="SN4", station="ST-A", firmware="2.5.0", verdict="PASS", left_ma=0.02),
-        "SN4b": add_run(store, serial="SN4", station="ST-A", firmware="2.5.0", verdict="PASS", found_ma=0.08,
-                        held={**HELD, "dac_gain": 121.0, "date": thirty_days_ago}, fitted_gain=121.6),
+    plan = {
+        "SN1": ("SN1", "ST-A", "2.4.1", "PASS", {}),
+        "SN2a": ("SN2", "ST-A", "2.4.1", "FAIL", {"left_ma": 0.3, "failing": ("dc_accuracy",)}),
+        "SN2b": ("SN2", "ST-B", "2.4.1", "PASS", {}),
+        "SN3a": ("SN3", "ST-B", "2.5.0", None, {"status": "error"}),
+        "SN3b": ("SN3", "ST-B", "2.5.0", "FAIL", {"failing": ("calibration",)}),
+        "SN4a": ("SN4", "ST-A", "2.5.0", "PASS", {"left_ma": 0.02}),
+        "SN4b": ("SN4", "ST-A", "2.5.0", "PASS", {"found_ma": 0.08, "fitted_gain": 121.6,
+                                                  "held": {**HELD, "dac_gain": 121.0, "date": thirty_days_ago}}),
     }
+    return {key: add_run(store, serial=prefix + serial, station=prefix + station, firmware=firmware,
+                         verdict=verdict, **extra)
+            for key, (serial, station, firmware, verdict, extra) in plan.items()}
