@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from rig.stats.capability import CPK_TARGET
 from rig.stats.control_chart import IndividualsChart
@@ -57,6 +58,7 @@ def _chart_axes(axes, chart: IndividualsChart, title: str, unit: str) -> None:
                   label="Western Electric rule " + ",".join(map(str, chart.rules_broken())))
         axes.legend(loc="upper left", fontsize=7)
     axes.set_title(title, fontsize=9)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("unit, in test order")
     axes.set_ylabel(f"error ({unit})")
 
