@@ -183,10 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stations", type=int, default=2)
     parser.add_argument("--slots", type=int, default=4, help="units calibrated at once per station")
     parser.add_argument("--seed", type=int, default=1, help="the population's seed (serials, faults, drift)")
+    parser.add_argument("--parallel", type=int, default=None, metavar="K",
+                        help="stations working at once (default: all); fewer on a loaded machine, where the "
+                             "units' 1.4 s watchdog trips when replies come late")
     parser.add_argument("--db", default=None, help="results store URL (default: RIG_DB_URL or reports/results.sqlite)")
     args = parser.parse_args(argv)
-    if args.units < 1 or args.stations < 1 or not 1 <= args.slots <= 16 or not 0 <= args.seed <= 99:
-        parser.error("need --units >= 1, --stations >= 1, --slots 1..16 and --seed 0..99")
+    if args.units < 1 or args.stations < 1 or not 1 <= args.slots <= 16 or not 0 <= args.seed <= 99 or (
+            args.parallel is not None and args.parallel < 1):
+        parser.error("need --units >= 1, --stations >= 1, --slots 1..16, --seed 0..99 and --parallel >= 1")
     batches = plan(args.units, args.stations, args.slots, args.seed)
     started = time.monotonic()
     lock = threading.Lock()
@@ -195,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         for number, batch in enumerate(batches, start=1):
             queues.setdefault(batch[0].station, []).append((number, batch))
 
+        at_once = threading.Semaphore(args.parallel or len(queues))
+
         def station_worker(queue: list) -> None:
-            for number, batch in queue:
-                run_batch(batch, number, args.seed, args.db, Path(work), lock)
+            with at_once:
+                for number, batch in queue:
+                    run_batch(batch, number, args.seed, args.db, Path(work), lock)
 
         threads = [threading.Thread(target=station_worker, args=(queue,)) for queue in queues.values()]
         for thread in threads:
