@@ -17,17 +17,38 @@ from rig.stats.summary import summarise
 PG_URL = os.environ.get("RIG_TEST_PG_URL")
 
 
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory):
+    """One SQLite store of the synthetic population for the module (building it is most of the cost)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('stats') / 'results.sqlite'}"
+    with ResultsStore(url) as store:
+        make_population(store)
+    return url
+
+
+@pytest.fixture(scope="module")
+def pg_prefix():
+    """The population once in the shared PostgreSQL database, under a prefix of its own; None: no PostgreSQL."""
+    if not PG_URL:
+        return None
+    prefix = f"{uuid.uuid4().hex[:8]}-"
+    with ResultsStore(PG_URL) as store:
+        make_population(store, prefix=prefix)
+    return prefix
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def population(request, tmp_path):
-    """The synthetic population in a store of its own; on PostgreSQL under unique station names, as the
-    database is shared with other tests, and the frames filtered to them."""
-    if request.param == "postgresql" and not PG_URL:
-        pytest.skip("PostgreSQL not tested: set RIG_TEST_PG_URL=postgresql+psycopg://... to run")
-    url = f"sqlite:///{tmp_path / 'results.sqlite'}" if request.param == "sqlite" else PG_URL
-    prefix = "" if request.param == "sqlite" else f"{uuid.uuid4().hex[:8]}-"
-    store = ResultsStore(url)
-    ids = make_population(store, prefix=prefix)
-    yield store, ids, prefix
+def population(request, sqlite_url, pg_prefix):
+    """(store, prefix): the synthetic population; on PostgreSQL under unique serial and station names, as
+    the database is shared with other tests (the frames are then filtered to them)."""
+    if request.param == "sqlite":
+        store = ResultsStore(sqlite_url)
+        prefix = ""
+    else:
+        if pg_prefix is None:
+            pytest.skip("PostgreSQL not tested: set RIG_TEST_PG_URL=postgresql+psycopg://... to run")
+        store, prefix = ResultsStore(PG_URL), pg_prefix
+    yield store, prefix
     store.close()
 
 
@@ -43,7 +64,7 @@ def _frames(store, prefix, **filters):
 
 
 def test_store_frames_and_summary(population):
-    store, ids, prefix = population
+    store, prefix = population
     frames = _frames(store, prefix)
     assert len(frames.runs) == 7 and len(frames.points) == 7 * 4 and len(frames.calibrations) == 7 * 2
     assert frames.points["load_ohm"].dtype == float and set(frames.points["polarity"]) == {"POS", "NEG"}
@@ -68,7 +89,7 @@ def test_store_frames_and_summary(population):
 
 
 def test_store_filters(population):
-    store, _, prefix = population
+    store, prefix = population
     st_b = _frames(store, prefix, station=f"{prefix}ST-B")
     assert sorted(st_b.runs["serial"]) == [f"{prefix}SN2", f"{prefix}SN3", f"{prefix}SN3"]
     assert set(_frames(store, prefix, firmware="2.5.0").runs["serial"]) == {f"{prefix}SN3", f"{prefix}SN4"}
@@ -78,12 +99,9 @@ def test_store_filters(population):
     assert only.points.empty and set(only.requirement_verdicts["requirement"]) == {"calibration"}
 
 
-def test_rig_stats_end_to_end(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'results.sqlite'}"
-    with ResultsStore(url) as store:
-        make_population(store)
+def test_rig_stats_end_to_end(sqlite_url, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["stats", "--db", url, "--html", str(out / "stats.html"), "--csv", str(out / "stats.csv"),
+    code = main(["stats", "--db", sqlite_url, "--html", str(out / "stats.html"), "--csv", str(out / "stats.csv"),
                  "--parquet", str(out / "stats.parquet")])
     printed = capsys.readouterr().out
     assert code == 0
