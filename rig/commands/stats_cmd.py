@@ -1,7 +1,8 @@
 """`rig stats`: yield, capability, station health and unit drift from the results store.
 
-Prints the summary as rich tables; `--html` writes a page with the plots, `--csv` / `--parquet` the
-tidy tables (the points table at OUT, the others beside it). Exit 0, or 2 with one line on an error.
+Prints the summary as rich tables; `--html` writes a page with the plots (`--plots DIR`: the same as
+PNG files), `--csv` / `--parquet` the tidy tables (the points table at OUT, the others beside it).
+Exit 0, or 2 with one line on an error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rig.commands.report_cmd import EXIT_OK, CommandError, add_db_argument, open
 from rig.stats.drift import DEFAULT_RELIABILITY
 from rig.stats.exports import write_tables
 from rig.stats.frames import Filters, read_frames
-from rig.stats.html_page import write_page
+from rig.stats.html_page import write_page, write_plots
 from rig.stats.summary import summarise
 from rig.stats.terminal import print_summary
 
@@ -55,6 +56,8 @@ def _stats(args: argparse.Namespace) -> int:
     print_summary(summary, console)
     if args.html is not None:
         console.print(f"page: {write_page(summary, Path(args.html))}")
+    if args.plots is not None:
+        console.print("plots: " + ", ".join(str(p) for p in write_plots(summary, Path(args.plots))))
     for fmt in ("csv", "parquet"):
         out = getattr(args, fmt)
         if out is not None:
@@ -78,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"target fraction of units in tolerance at the end of the interval "
                              f"(default {DEFAULT_RELIABILITY})")
     parser.add_argument("--html", default=None, metavar="OUT", help="write the page with the plots")
+    parser.add_argument("--plots", default=None, metavar="DIR", help="write the page's plots as PNG files")
     parser.add_argument("--csv", default=None, metavar="OUT", help="write the tidy tables as CSV")
     parser.add_argument("--parquet", default=None, metavar="OUT", help="write the tidy tables as Parquet")
     parser.set_defaults(func=run)

@@ -101,6 +101,24 @@ def render(summary: StatsSummary) -> str:
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 
+def write_plots(summary: StatsSummary, folder: Path) -> list[Path]:
+    """The page's plots as PNG files: capability.png, station-health.png, drift.png (those with data)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    if len(summary.capability):
+        figures["capability"] = plots.capability_figure(summary.capability)
+    if summary.health:
+        figures["station-health"] = plots.health_figure(summary.health, REFERENCE.describe())
+    if len(summary.pairs):
+        figures["drift"] = plots.drift_figure(summary.point_drift, summary.coefficient_drift)
+    written = []
+    for name, figure in figures.items():
+        path = folder / f"{name}.png"
+        path.write_bytes(plots.png(figure))
+        written.append(path)
+    return written
+
+
 def write_page(summary: StatsSummary, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(summary), encoding="utf-8")

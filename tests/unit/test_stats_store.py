@@ -102,7 +102,7 @@ def test_store_filters(population):
 def test_rig_stats_end_to_end(sqlite_url, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["stats", "--db", sqlite_url, "--html", str(out / "stats.html"), "--csv", str(out / "stats.csv"),
-                 "--parquet", str(out / "stats.parquet")])
+                 "--parquet", str(out / "stats.parquet"), "--plots", str(out / "plots")])
     printed = capsys.readouterr().out
     assert code == 0
     assert "first-pass yield" in printed and "50.0 %" in printed and "75.0 %" in printed
@@ -110,6 +110,7 @@ def test_rig_stats_end_to_end(sqlite_url, tmp_path, capsys):
     assert "Recommended calibration interval: not enough pairs" in printed
     page = (out / "stats.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "Western Electric" in page
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["capability.png", "drift.png", "station-health.png"]
     points = pd.read_csv(out / "stats.csv")
     assert len(points) == 28 and {"serial", "station", "firmware", "load_ohm", "measured", "lower"} <= set(points)
     parquet = pd.read_parquet(out / "stats.parquet")
