@@ -51,6 +51,8 @@ def _stats(args: argparse.Namespace) -> int:
         store.close()
     if frames.runs.empty:
         raise CommandError("no ended run in the store matches the filters")
+    if args.requirement is not None and frames.points.empty and frames.requirement_verdicts.empty:
+        raise CommandError(f"--requirement: no point or verdict of {args.requirement!r} in the runs selected")
     summary = summarise(frames, filters, args.reliability)
     console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH_CHARS)
     print_summary(summary, console)

@@ -120,13 +120,15 @@ def test_rig_stats_end_to_end(sqlite_url, tmp_path, capsys):
     assert set(drift["coefficient"]) >= {"dac_gain", "v_offset"}
 
 
-def test_rig_stats_refuses_bad_input_in_one_line(tmp_path, capsys):
+def test_rig_stats_refuses_bad_input_in_one_line(sqlite_url, tmp_path, capsys):
     assert main(["stats", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     ResultsStore(url).close()
     assert main(["stats", "--db", url]) == 2
     assert "no ended run" in capsys.readouterr().err
+    assert main(["stats", "--db", sqlite_url, "--requirement", "dc_acuracy"]) == 2
+    assert capsys.readouterr().err.startswith("rig: error: --requirement: no point or verdict of 'dc_acuracy'")
     with pytest.raises(SystemExit):
         main(["stats", "--db", url, "--since", "yesterday"])
     assert "--since: expected a date YYYY-MM-DD" in capsys.readouterr().err
