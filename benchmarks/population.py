@@ -204,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         def station_worker(queue: list) -> None:
             with at_once:
                 for number, batch in queue:
-                    run_batch(batch, number, args.seed, args.db, Path(work), lock)
+                    try:
+                        run_batch(batch, number, args.seed, args.db, Path(work), lock)
+                    except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as exc:
+                        with lock:
+                            print(f"{batch[0].station} batch {number:3d}: not run to its end: {exc}", flush=True)
 
         threads = [threading.Thread(target=station_worker, args=(queue,)) for queue in queues.values()]
         for thread in threads:
