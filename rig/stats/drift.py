@@ -1,7 +1,8 @@
 """Unit drift between calibrations, and a recommended calibration interval.
 
-Pairs: consecutive calibration runs of one unit where the earlier wrote its calibration and the later
-measured the unit as found. Elapsed time: from the calibration date the unit itself reported at the
+Pairs: consecutive calibration runs of one unit where the earlier wrote its calibration and released the
+unit (a plain PASS: a unit that failed never went out with that calibration) and the later measured it as
+found. Elapsed time: from the calibration date the unit itself reported at the
 later run (`CAL?`, kept in the later run's `before` record) when there is one, else from the earlier
 run's start.
 
@@ -30,6 +31,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from rig.stats.capability import with_z
+from rig.stats.frames import PASSED
 
 DEFAULT_RELIABILITY = 0.95
 MAX_INTERVAL_DAYS = 3650
@@ -61,13 +63,14 @@ def _unit_date(before: object) -> date | None:
 
 
 def calibration_pairs(runs: pd.DataFrame, calibrations: pd.DataFrame) -> pd.DataFrame:
-    """serial, earlier_run, later_run, days: consecutive runs of a unit, the earlier one calibrated it."""
+    """serial, earlier_run, later_run, days: consecutive runs of a unit, the earlier one calibrated and
+    released it."""
     written = set(_written(calibrations)["run_id"])
     rows = []
     for serial, part in runs.sort_values(["started_at", "run_id"]).groupby("serial", sort=True):
         ordered = part.to_dict("records")
         for earlier, later in zip(ordered, ordered[1:], strict=False):
-            if earlier["run_id"] not in written:
+            if earlier["run_id"] not in written or earlier["verdict"] != PASSED:
                 continue
             later_cal = calibrations[calibrations["run_id"] == later["run_id"]]
             unit_dates = [d for d in map(_unit_date, later_cal["before"]) if d is not None]

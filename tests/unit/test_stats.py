@@ -116,7 +116,7 @@ def test_individuals_chart_limits_from_moving_range():
 
 def test_drift_pairs_use_the_date_the_unit_reported():
     runs = _runs([("A", "ST1", "1.0", "PASS"), ("A", "ST1", "1.0", "PASS"), ("B", "ST1", "1.0", None),
-                  ("B", "ST1", "1.0", "PASS")])
+                  ("B", "ST1", "1.0", "FAIL"), ("B", "ST1", "1.0", "PASS")])
     held = {"dac_gain": 121.0, "date": "2026-10-03"}  # 30 days before 2026-11-02
     calibrations = pd.DataFrame([
         {"run_id": 1, "polarity": "POS", "before": {"dac_gain": 120.0}, "after": {"dac_gain": 121.0},
@@ -126,6 +126,9 @@ def test_drift_pairs_use_the_date_the_unit_reported():
         {"run_id": 3, "polarity": "POS", "before": {"dac_gain": 120.0}, "after": {"dac_gain": 125.0},
          "written": False, "readback_ok": None},  # never written: B's next run is no recalibration
         {"run_id": 4, "polarity": "POS", "before": {"dac_gain": 120.0}, "after": {"dac_gain": 124.0},
+         "written": True, "readback_ok": True},
+        # written, but the unit failed: never released with it, so B's next run is no recalibration either
+        {"run_id": 5, "polarity": "POS", "before": {"dac_gain": 124.0}, "after": {"dac_gain": 124.0},
          "written": True, "readback_ok": True}])
     pairs = calibration_pairs(runs, calibrations)
     assert pairs.to_dict("records") == [{"serial": "A", "earlier_run": 1, "later_run": 2, "days": 30.0}]
