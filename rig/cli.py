@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "rig.commands.compare_cmd",
     "rig.commands.audit_cmd",
     "rig.commands.station_cmd",
+    "rig.commands.stats_cmd",
 )
 
 

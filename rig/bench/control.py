@@ -9,6 +9,8 @@ only talks to the unit and the instruments. Requests and replies are one line ea
     ON_SECONDS <slot> <since_s>  -> seconds the output was above 0.1 mA since the bench time since_s
     COMM_FAULT <slot> NONE|<NAME[:RATE]>...  -> OK (replaces the slot's comm faults)
     REBOOT <slot> / VANISH <slot>            -> OK (the unit reboots / its port vanishes, now)
+    AGE <slot> <days>            -> OK (days pass for the unit: its errors drift at its own rates and its
+                                    saved calibration's date lies that much further back)
 Errors answer `ERR <text>`.
 """
 
@@ -26,6 +28,7 @@ from rig.units import MA_PER_A
 
 ON_LEVEL_MA = 0.1  # the physics' own "output on" level (output_on_seconds counts above it)
 MAX_LINE_BYTES = 1024
+MAX_AGE_DAYS = 3650
 
 
 class ControlError(ValueError):
@@ -46,6 +49,7 @@ class BenchControl:
             "COMM_FAULT": self._comm_fault,
             "REBOOT": self._reboot,
             "VANISH": self._vanish,
+            "AGE": self._age,
         }
 
     def answer(self, line: str) -> str:
@@ -108,6 +112,16 @@ class BenchControl:
         if parts.port is None:
             raise ControlError(f"slot {parts.slot} has no unit")
         parts.port.vanish()
+        return "OK"
+
+
+    def _age(self, args: list[str]) -> str:
+        parts = self._slot(args)
+        if getattr(parts, "age", None) is None:
+            raise ControlError(f"slot {parts.slot} has no unit")
+        if len(args) != 2 or not args[1].isdigit() or not 0 < int(args[1]) <= MAX_AGE_DAYS:
+            raise ControlError(f"AGE <slot> <days>: days must be a whole number 1..{MAX_AGE_DAYS}")
+        parts.age(int(args[1]))
         return "OK"
 
 

@@ -25,7 +25,8 @@ class FanoutError(RuntimeError):
 
 
 def child_arguments(slot: int, serial: str, seed: int, faults: Sequence[str], comm_faults: Sequence[str],
-                    port_base: int | None, unit_errors: str | None = None, *, variant: int = 0) -> list[str]:
+                    port_base: int | None, unit_errors: str | None = None, *, variant: int = 0,
+                    firmware_version: str | None = None) -> list[str]:
     args = [sys.executable, "-m", "rig.bench", "--slots", "1", "--slot-number", str(slot), "--serial", serial,
             "--seed", str(seed)]
     for fault in faults:
@@ -38,6 +39,8 @@ def child_arguments(slot: int, serial: str, seed: int, faults: Sequence[str], co
         args += ["--unit-errors", unit_errors]
     if variant:
         args += ["--variant", str(variant)]
+    if firmware_version is not None:
+        args += ["--firmware-version", firmware_version]
     return args
 
 

@@ -83,6 +83,11 @@ class Ix30Firmware(ControlCore):
             variant,
         )
 
+    def age(self, days: int) -> None:
+        """Let `days` pass for the saved calibration: its date lies that much further back."""
+        with self._lock:
+            self.calibration.age(days)
+
     @property
     def rebooting(self) -> bool:
         return self._boot_at_s is not None

@@ -135,6 +135,17 @@ class CalibrationMemory:
         if self._save_persists:
             self._flash = self.in_use
 
+    def age(self, days: int) -> None:
+        """`days` pass: the saved calibration's date (in flash and in use) lies that much further back."""
+        def earlier(date: str) -> str:
+            try:
+                return (datetime.date.fromisoformat(date) - datetime.timedelta(days=days)).isoformat()
+            except ValueError:
+                return date  # never saved: no date to move
+
+        self._flash = replace(self._flash, date=earlier(self._flash.date))
+        self.in_use = replace(self.in_use, date=earlier(self.in_use.date))
+
     def reboot(self) -> None:
         """Unsaved coefficients are lost; the latch and the wrong-key count start afresh."""
         self.in_use = self._flash

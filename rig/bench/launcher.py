@@ -38,6 +38,7 @@ from rig.spec import load_spec
 FIRST_SERIAL_NUMBER = 123
 SERIAL_FORMAT = "SN{:06d}"
 KEY_HEX_CHARS = 16
+DEFAULT_FIRMWARE_VERSION = "2.4.1"
 _PORTS_PER_SLOT = 2
 # --port-base: a slot's DMM (dmm layouts) on port_base + DMM_PORT_OFFSET + slot - 1, clear of the others.
 DMM_PORT_OFFSET = 1000
@@ -92,6 +93,7 @@ class BenchSlot:
     dmm: Multimeter | None = None
     dmm_server: ScpiServer | None = None
     trigger_pin: int | None = None  # the analyzer's pin wired to the DMM's external trigger input
+    age: Callable[[int], None] | None = None  # let days pass for the unit: its errors drift (control AGE)
 
     def describe(self) -> dict:
         return {**self._describe_dmm(), **{
@@ -121,19 +123,22 @@ class VirtualBench:
                  faults: Iterable[str] = (), port_base: int | None = None,
                  with_units: bool = True, comm_faults: Iterable[str] = (), first_slot: int = 1,
                  analyzer_dialect: AnalyzerDialect | None = None, unit_errors: UnitErrors | None = None,
-                 variant: BenchVariant | None = None, layout: str = "analyzer") -> None:
+                 variant: BenchVariant | None = None, layout: str = "analyzer",
+                 firmware_version: str = DEFAULT_FIRMWARE_VERSION) -> None:
         """with_units=False: instruments and physics only, for tests that drive the circuit.
         comm_faults: `NAME[:RATE]` (rig.bench.comm_faults), on every slot.
         analyzer_dialect: what every slot's analyzer refuses beyond instruments.md's list.
         unit_errors: every slot's unit gets these errors instead of ones drawn from its seed.
         variant: the implementation details (rig.bench.variant) of every slot; None: the reference.
-        layout: one of LAYOUTS: where the voltmeter role is."""
+        layout: one of LAYOUTS: where the voltmeter role is.
+        firmware_version: what every unit reports in ID? and !BOOT."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
         self.layout = layout
         if slots < 1 or len(serials) > slots:
             raise ValueError(f"need slots >= 1 and at most {slots} serials, got {len(serials)}")
         self._unit_errors = unit_errors
+        self.firmware_version = firmware_version
         self.seed = seed
         self.variant = variant if variant is not None else BenchVariant.reference()
         self.first_slot = first_slot  # a slot process of a fan-out bench serves slot k alone
@@ -223,9 +228,16 @@ class VirtualBench:
                              latency_cap_s=None if variant.seed == 0 else variant.latency_cap_s,
                              seed=derived_seed(parts.serial, self.seed, "reply latency"))
         firmware = Ix30Firmware(parts.circuit, serial=parts.serial, unlock_key=parts.key,
-                                faults=parts.faults, send=port.write, variant=variant)
+                                faults=parts.faults, send=port.write, variant=variant,
+                                firmware_version=self.firmware_version)
         holder["fw"] = firmware
-        parts.firmware, parts.port, parts.reboot = firmware, port, reboot
+        drift_seed = derived_seed(parts.serial, self.seed, "drift")
+
+        def age(days: int) -> None:
+            parts.circuit.errors = parts.circuit.errors.aged(days, drift_seed)
+            firmware.age(days)
+
+        parts.firmware, parts.port, parts.reboot, parts.age = firmware, port, reboot, age
         firmware.start()
         port.start()
 
@@ -286,6 +298,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="serve every slot in this process (default: one process per slot)")
     parser.add_argument("--variant", type=int, default=0, metavar="SEED",
                         help="implementation variant of the bench (rig.bench.variant); 0: the reference")
+    parser.add_argument("--firmware-version", default=DEFAULT_FIRMWARE_VERSION, metavar="VER",
+                        help="the version every unit reports (ID?, !BOOT)")
     parser.add_argument("--station-out", type=Path, default=None, metavar="FILE",
                         help="write a station file (and FILE.keys.toml) describing this bench")
     parser.add_argument("--layout", choices=LAYOUTS, default="analyzer",
@@ -313,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             bench = VirtualBench(args.slots, args.serial, args.seed, args.fault, args.port_base,
                                  comm_faults=args.comm_fault, first_slot=args.slot_number,
                                  analyzer_dialect=_analyzer_dialect(args), unit_errors=unit_errors,
-                                 variant=BenchVariant.from_seed(args.variant), layout=args.layout)
+                                 variant=BenchVariant.from_seed(args.variant), layout=args.layout,
+                                 firmware_version=args.firmware_version)
     except (UnknownFaultError, CommFaultError, UnitErrorsError, ValueError) as exc:
         print(f"rig bench: error: {exc}", file=sys.stderr)
         return ExitCode.ERROR
@@ -352,7 +367,7 @@ def _fanout(args: argparse.Namespace) -> SlotProcesses:
     BenchVariant.from_seed(args.variant)
     return SlotProcesses([
         child_arguments(k + 1, serials[k], args.seed, sorted(faults[k]), args.comm_fault, args.port_base,
-                        args.unit_errors, variant=args.variant)
+                        args.unit_errors, variant=args.variant, firmware_version=args.firmware_version)
         + _analyzer_dialect(args).bench_options() + ["--layout", args.layout]
         for k in range(args.slots)
     ])

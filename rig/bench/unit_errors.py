@@ -5,7 +5,7 @@ stated uncalibrated maxima (dut-protocol.md section 1)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -23,6 +23,12 @@ VOLTAGE_OFFSET_MAX_V = 0.3
 OUTPUT_NOISE_MA_RMS = 0.003
 RESIDUAL_MAX_UA = 3.0
 
+
+# Drift of a unit's errors with time (a bench choice: the spec states no stability figure): per unit, each
+# gain and offset moves linearly at a rate drawn once from a normal distribution, per year.
+DRIFT_GAIN_PER_YEAR = (0.004, 0.008)  # (mean, standard deviation) of the relative change a year
+DRIFT_OFFSET_MA_PER_YEAR = (0.0, 0.01)
+DAYS_PER_YEAR = 365.25
 
 CORNER_COUNT = 16
 CORNER_PREFIX = "corner:"
@@ -164,6 +170,23 @@ class UnitErrors:
             raise UnitErrorsError(f"unit errors: unknown fields {unknown}, missing fields {missing}")
         values = {name: _number(data[name], name) for name in names if name not in ("pos", "neg")}
         return cls(pos=_polarity_from(data["pos"], "pos"), neg=_polarity_from(data["neg"], "neg"), **values)
+
+    def aged(self, days: float, seed: int) -> UnitErrors:
+        """These errors `days` later: every gain and offset of output and readings moved at the unit's own
+        rate (drawn from `seed`, the same at every call, so ageing in steps adds up)."""
+        rng = np.random.default_rng(seed)
+        years = days / DAYS_PER_YEAR
+
+        def moved(errors: PolarityErrors) -> PolarityErrors:
+            gain, offset = rng.normal(*DRIFT_GAIN_PER_YEAR, size=2), rng.normal(*DRIFT_OFFSET_MA_PER_YEAR, size=2)
+            return replace(errors, output_gain=errors.output_gain + float(gain[0]) * years,
+                           output_offset_ma=errors.output_offset_ma + float(offset[0]) * years,
+                           reading_gain=errors.reading_gain + float(gain[1]) * years,
+                           reading_offset_ma=errors.reading_offset_ma + float(offset[1]) * years)
+
+        pos, neg = moved(self.pos), moved(self.neg)
+        voltage_gain = self.voltage_gain + float(rng.normal(*DRIFT_GAIN_PER_YEAR)) * years
+        return replace(self, pos=pos, neg=neg, voltage_gain=voltage_gain)
 
     def for_polarity(self, polarity: str) -> PolarityErrors:
         return self.pos if check_polarity(polarity) == Polarity.POS else self.neg

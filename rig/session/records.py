@@ -66,9 +66,11 @@ def calibration_records(
     """One record per polarity: coefficients before and after (voltage ones with each), residuals."""
     residuals = fit.residual_summary()
     old, new = coefficients_dict(before), coefficients_dict(fit.coefficients)
+    # The date the unit says its calibration was saved (CAL?): how long it held it, for drift (rig stats).
+    held_since = {"date": old["date"]} if old["date"] else {}
     return [
         CalibrationRecord(
-            polarity=pol, before=old[pol] | {"v_gain": old["v_gain"], "v_offset": old["v_offset"]},
+            polarity=pol, before=old[pol] | {"v_gain": old["v_gain"], "v_offset": old["v_offset"]} | held_since,
             after=new[pol] | {"v_gain": new["v_gain"], "v_offset": new["v_offset"]},
             residuals={k: v for k, v in residuals.items() if k.endswith(pol) or k == "vadc"},
             written=written, readback_ok=readback_ok, notes=notes,

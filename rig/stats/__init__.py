@@ -1,0 +1,1 @@
+"""Quality statistics over the results store: yield, capability, station health, unit drift (`rig stats`)."""
