@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rig.commands.report_cmd import EXIT_OK, CommandError, add_db_argument, open_store, run_guarded
+from rig.commands.report_cmd import CommandError, add_db_argument, open_store, run_guarded
+from rig.exit_codes import ExitCode
 from rig.stats.drift import DEFAULT_RELIABILITY
 from rig.stats.exports import write_tables
 from rig.stats.frames import Filters, read_frames
@@ -65,7 +66,7 @@ def _stats(args: argparse.Namespace) -> int:
         if out is not None:
             paths = write_tables(summary, Path(out), fmt)
             console.print(f"{fmt}: {paths[0]} (points) and {len(paths) - 1} tables beside it")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:

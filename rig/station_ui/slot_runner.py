@@ -2,7 +2,7 @@
 its own, stop it, and turn its progress into the page's events (state.py).
 
 A worker is forked and tied to this process exactly as `rig calibrate --station` does it
-(rig/line_run.py, rig/worker_stop.py): Stop sets the slot's abort, its run ends at the next point with
+(rig/session/line.py, rig/worker_stop.py): Stop sets the slot's abort, its run ends at the next point with
 the output off and is marked aborted; if this process dies, the kernel stops the worker the same way.
 Closing the browser does nothing here: runs belong to the server process, not to a connection.
 """
