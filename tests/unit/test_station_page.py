@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from rig.cli import main
 from rig.keys import KeySource
 from rig.records.audit import AuditLog
+from rig.session.events import PhaseStarted, PointMeasured, RunStarted, TraceSamples
 from rig.spec import load_spec
 from rig.station import StationError, parse_station
 from rig.station_ui.app import build_app
@@ -247,14 +248,16 @@ def test_api_refusals_and_served_files(make, tmp_path):
 
 
 def test_run_messages_become_page_events(make):
-    """slot_runner's translation of a worker's messages (the line runner's, plus thinned trace samples)."""
+    """slot_runner's translation of a worker's messages: the session's progress events, then the outcome."""
     controller = make()
     runner, state = controller.runner, controller.state
-    assert runner._handle(1, ("phase", 1, "as-found", 3)) is None
-    runner._handle(1, ("advance", 1))
-    runner._handle(1, ("trace", 1, "overcurrent", [0.0, 0.25], [0.0, 31.5]))
+    phases = ("as-found", "characterise", "write", "as-left", "cutoffs")
+    assert runner._handle(1, ("event", 1, RunStarted(1, 7, "end-of-line", phases, 9))) is None
+    assert runner._handle(1, ("event", 1, PhaseStarted(1, "as-found", 3))) is None
+    runner._handle(1, ("event", 1, PointMeasured(1, "as-found", "p1", 1, 3, "PASS")))
+    runner._handle(1, ("event", 1, TraceSamples(1, "overcurrent", (0.0, 0.25), (0.0, 31.5))))
     view = state.view(1)
-    assert (view.phase, view.done, view.total, view.trace_ma, view.trace_label) == (
-        "as-found", 1, 3, [0.0, 31.5], "overcurrent")
+    assert (view.plan, view.phase, view.done, view.total, view.trace_ma, view.trace_label) == (
+        list(phases), "as-found", 1, 3, [0.0, 31.5], "overcurrent")
     assert runner._handle(1, ("outcome", 1, "the outcome")) == "the outcome"
     assert [e["type"] for e in state.events_after(0)][-3:] == ["phase", "point", "trace"]

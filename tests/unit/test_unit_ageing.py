@@ -7,12 +7,12 @@ import datetime
 from types import SimpleNamespace
 
 import pytest
-from rig.run_records import calibration_records
 
 from rig.bench.control import BenchControl
 from rig.bench.firmware_calibration import CalibrationMemory
 from rig.bench.unit_errors import UnitErrors
 from rig.dut.calibration import PolarityCalibration, UnitCalibration
+from rig.session.records import calibration_records
 from rig.spec import load_spec
 
 
