@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from rig.records.store import ResultsStore
+from rig.session.plans import Plan
 from rig.spec import load_spec
 from rig.station_ui.auth import StationAuth
 from rig.station_ui.server import StationServer, build_controller
@@ -24,12 +25,12 @@ POLL_S = 0.2
 
 
 @contextlib.contextmanager
-def station_page(tmp: Path, *, auto_confirm: bool = False) -> Iterator[StationServer]:
+def station_page(tmp: Path, *, auto_confirm: bool = False, plan: Plan = Plan.END_OF_LINE) -> Iterator[StationServer]:
     with VirtualBenchProcess(slots=4, faults=[f"{FAULTY_SLOT}:{FAULT}"]) as bench, \
             ResultsStore(f"sqlite:///{tmp / 'results.sqlite'}") as store:
         controller = build_controller(bench.station, bench.keys, load_spec(), store,
                                       station_file=None, calibrations_dir=tmp / "cal", reports_dir=tmp / "rep",
-                                      auto_confirm=auto_confirm)
+                                      auto_confirm=auto_confirm, plan=plan)
         with StationServer(controller, StationAuth(None)) as server:
             yield server
 

@@ -48,7 +48,7 @@ def test_module_prints_its_description_and_stops_cleanly_on_sigterm() -> None:
                                     write_termination="\n")
         assert analyzer.query("*IDN?").startswith("Keysight Technologies,N6705C,")
         analyzer.close()
-        rm.close()
+
     finally:
         proc.send_signal(signal.SIGTERM)
         returncode = proc.wait(timeout=STOP_TIMEOUT_S)

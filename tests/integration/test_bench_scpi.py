@@ -30,9 +30,9 @@ def bench():
 
 @pytest.fixture(scope="module")
 def rm():
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
+    # pyvisa keeps one ResourceManager per backend in a process: closing it would close every other
+    # test's resources too (the HIL suites' session slot under pytest-xdist). Each test closes its own.
+    return pyvisa.ResourceManager("@py")
 
 
 def open_resource(rm, address: str):

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from rig.records.audit import AuditLog
+from rig.session.plans import Plan
 from tests.integration.station_page import FAULTY_SLOT, EventRecorder, station_page, wait_for
 
 pytestmark = pytest.mark.slow
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("station")
-    with station_page(tmp) as server:
+    # The calibrate plan (the page's phases without the cut-offs): the end-of-line plan the station runs
+    # by default is the browser test's (tests/e2e), one cut-off suite in CI is enough.
+    with station_page(tmp, plan=Plan.CALIBRATE) as server:
         server.tmp = tmp
         yield server
 

@@ -95,7 +95,10 @@ def test_workers_of_a_killed_parent_stop_as_on_a_stop_and_exit(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             pytest.fail("the workers did not exit after their parent's kill")
         time.sleep(POLL_S)
-    assert [m.read_text().split(": ", 1)[1] for m in marks] == [PARENT_DIED] * 2
+    # Whichever sees it first says why: the parent-pid watch ("its parent process died") or the kernel's
+    # PDEATHSIG, sent an instant before the pid is reparented ("... died or hung up (SIGHUP)").
+    reasons = [m.read_text().split(": ", 1)[1] for m in marks]
+    assert all(reason in (PARENT_DIED, f"{PARENT_DIED} or hung up (SIGHUP)") for reason in reasons), reasons
 
 
 def test_worker_stop_reasons():
