@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,14 @@ from rig.keys import KeySource
 from rig.metrology.decision import DecisionRule, RunVerdict
 from rig.records.signing import Signer
 from rig.records.store import ResultsStore
+from rig.session.config import RunConfig
 from rig.session.events import PhaseStarted, PointMeasured, RunStarted, TraceSamples
+from rig.session.launch import make_job, report_builder
 from rig.session.line import STOP_GRACE_S, _QueuedEvents, _worker
 from rig.session.outcome import CalibrationOutcome
 from rig.session.plans import Plan
 from rig.session.run import CalibrationJob, run_calibration
-from rig.slot import DueDateOverride
+from rig.session.stations import StationContext
 from rig.spec import ProductSpec
 from rig.station import Station
 from rig.station_ui.state import StationState
@@ -145,15 +147,14 @@ class SlotRunner:
             time.sleep(POLL_S)
 
     def _job(self, request: StartRequest, abort: Any, on_event: Any) -> CalibrationJob:
+        """The slot's job, made by the run session from the page's inputs (operator, override, serial)."""
         ctx = self.ctx
-        override = DueDateOverride(request.override_reason, request.operator) if request.override_reason else None
-        return CalibrationJob(
-            station=ctx.station, slot=request.slot, keys=ctx.keys, spec=ctx.spec, store=ctx.store, rule=ctx.rule,
-            operator=request.operator, calibrations_dir=ctx.calibrations_dir, reports_dir=ctx.reports_dir,
-            expected_serial=request.serial, override=override, today=dt.date.today(), plan=ctx.plan, on_event=on_event,
-            build_report=_report_builder(ctx.signer), abort=abort, signer=ctx.signer,
-            operator_answers=request.answers,
-        )
+        config = RunConfig(operator=request.operator, rule=ctx.rule.name.lower(), calibrations=ctx.calibrations_dir,
+                           reports=ctx.reports_dir, override_due=request.override_reason)
+        job = make_job(config, ctx.plan, StationContext(ctx.station, ctx.keys, ctx.signer), request.slot, ctx.spec,
+                       ctx.store, expected_serial=request.serial, on_event=on_event,
+                       build_report=report_builder(ctx.signer))
+        return replace(job, abort=abort, operator_answers=request.answers)
 
     # -- the worker's messages ------------------------------------------------------------
 
@@ -228,12 +229,3 @@ class SlotRunner:
             if run["slot"] == slot and run["started_at"] >= worker.started_utc:
                 return run["id"]
         return None
-
-
-def _report_builder(signer: Signer | None) -> Callable[[ResultsStore, int, Path], Path | None]:
-    def build(store: ResultsStore, run_id: int, out_dir: Path) -> Path | None:
-        from rig.records.report import build_report
-
-        return build_report(store, run_id, out_dir, signer=signer).html
-
-    return build
