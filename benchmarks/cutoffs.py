@@ -22,7 +22,6 @@ pytest figure; the in-process one with --no-pytest).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import re
 import subprocess
 import sys
@@ -38,8 +37,12 @@ from rig.procedures.cutoffs.context import CutoffContext
 from rig.procedures.cutoffs.step import BenchTimes, SuiteStep
 from rig.procedures.cutoffs.suite import run_steps, suite_steps
 from rig.records.store import ResultsStore
+from rig.session.config import RunConfig
+from rig.session.launch import make_job
+from rig.session.plans import Plan
 from rig.session.records import record_of
-from rig.session.run import CalibrationJob, calibrate_slot
+from rig.session.run import calibrate_slot
+from rig.session.stations import StationContext
 from rig.slot import OpenSlot, open_slot
 from rig.spec import ProductSpec, load_spec
 from rig.station import ModelFigures, default_models
@@ -138,8 +141,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, VirtualBenchProcess() as bench, \
             ResultsStore(f"sqlite:///{tmp}/cutoffs.sqlite") as store, open_slot(bench.station, 1) as slot:
         # The suite judges a calibrated unit (tests/hil: `cutoff_context`); the bench's is fresh.
-        job = CalibrationJob(station=bench.station, slot=1, keys=bench.keys, spec=spec, store=store,
-                             calibrations_dir=Path(tmp), today=dt.date.today())
+        job = make_job(RunConfig(calibrations=Path(tmp)), Plan.CALIBRATE, StationContext(bench.station, bench.keys),
+                       1, spec, store)
         started = time.monotonic()
         calibration = calibrate_slot(job, slot)
         print(f"calibration first (not timed with the suite): {calibration.verdict} "

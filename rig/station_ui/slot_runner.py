@@ -200,7 +200,7 @@ class SlotRunner:
         if kind == "outcome":
             return payload
         if isinstance(payload, RunStarted):  # the plan's phases, as the run announces them
-            self.state.update(slot, "run_started", plan=list(payload.phases))
+            self.state.update(slot, "plan", plan=list(payload.phases))
         elif isinstance(payload, PhaseStarted):
             self.state.update(slot, "phase", phase=payload.phase, done=0, total=int(payload.total))
         elif isinstance(payload, PointMeasured):

@@ -2,7 +2,7 @@
 // The server holds the truth; this script only draws it (a reload or a lost connection changes nothing).
 "use strict";
 const ALL_PHASES = ["as-found", "characterise", "write", "as-left", "cutoffs"];
-const SLOT_EVENTS = ["run_started", "phase", "point", "run_finished", "prompt", "prompt_done", "scanned",
+const SLOT_EVENTS = ["run_started", "plan", "phase", "point", "run_finished", "prompt", "prompt_done", "scanned",
   "refused", "stopping", "due", "not_started", "scan_used"];
 const page = { slots: {}, panels: {}, operator: "", virtual: false };
 
