@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="the population's seed (serials, faults, drift)")
     parser.add_argument("--parallel", type=int, default=None, metavar="K",
                         help="stations working at once (default: all); fewer on a loaded machine, where the "
-                             "units' 1.4 s watchdog trips when replies come late")
+                             "units' 2 s watchdog trips when replies come late")
     parser.add_argument("--db", default=None, help="results store URL (default: RIG_DB_URL or reports/results.sqlite)")
     args = parser.parse_args(argv)
     if args.units < 1 or args.stations < 1 or not 1 <= args.slots <= 16 or not 0 <= args.seed <= 99 or (

@@ -28,11 +28,15 @@ log = logging.getLogger(__name__)
 WATCHDOG_FEEDS_PER_PERIOD = 4
 # The rig's longest silence on the serial line while it is alive and the link merely slow: a request
 # that goes unanswered (REPLY_TIMEOUT_S) and the wait for its late reply (as long again) before the
-# next frame. The watchdog period is the shortest that rhythm allows, plus one feed interval, in the
-# unit's 0.1 s steps: 2 x 0.5 s / (1 - 1/4) = 1.33 -> 1.4 s.
+# next frame, plus what a busy host adds before the rig's thread runs or its frame is read (seen: at a
+# load of 2 to 3 on two cores, healthy runs cut by !WDOG at a period of 1.4 s, which left no room for
+# it). The watchdog period is the shortest that rhythm allows, plus one feed interval, in the unit's
+# 0.1 s steps: (2 x 0.5 s + 0.5 s) / (1 - 1/4) = 2.0 s.
 WATCHDOG_STEP_S = 0.1
+HOST_SCHEDULING_ALLOWANCE_S = 0.5
 WATCHDOG_PERIOD_S = round(
-    math.ceil(2 * REPLY_TIMEOUT_S / (1 - 1 / WATCHDOG_FEEDS_PER_PERIOD) / WATCHDOG_STEP_S) * WATCHDOG_STEP_S, 1
+    math.ceil((2 * REPLY_TIMEOUT_S + HOST_SCHEDULING_ALLOWANCE_S) / (1 - 1 / WATCHDOG_FEEDS_PER_PERIOD)
+              / WATCHDOG_STEP_S - 1e-9) * WATCHDOG_STEP_S, 1
 )
 
 

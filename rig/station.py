@@ -23,7 +23,7 @@ MODELS_FILE = "instrument_models.toml"
 # Upper bound of any settling time (a model's stated figure or a station's override). The physics:
 # the slowest stage the rig waits for is the unit's output, 5 time constants of 2 ms = 10 ms
 # (instruments.md section 3); the load settles in 5 ms. 100 times the unit's figure is 1.0 s, which is
-# also below the unit's host watchdog period (1.4 s, rig/slot.py): a "settling" that long is a typo
+# also below the unit's host watchdog period (2.0 s, rig/slot.py): a "settling" that long is a typo
 # (inf, 1e300, 3600), and would only hold the output on for nothing, point after point.
 UNIT_STATED_SETTLE_S = 0.010
 MAX_SETTLE_S = 100 * UNIT_STATED_SETTLE_S
